@@ -1,0 +1,1 @@
+"""Analyze: pure functions over stored records (never imports capture)."""

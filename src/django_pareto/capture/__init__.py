@@ -1,0 +1,1 @@
+"""Capture: what each request of the site does, measured inside the site, on a budget."""

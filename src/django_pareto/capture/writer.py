@@ -1,0 +1,145 @@
+"""A bounded queue of finished requests, written to the store by a background thread.
+
+Requests only ever ``put_nowait``: when the queue is full the record is dropped and
+counted, so a slow or broken store can cost a request nothing but one failed put.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from django_pareto import conf
+from django_pareto.capture.health import record_dropped, record_fault, snapshot
+from django_pareto.store.base import Store
+from django_pareto.store.open import open_store
+from django_pareto.store.records import RequestRecord
+
+_BATCH = 500
+_BATCH_WAIT_S = 0.5
+_RETRY_S = 5.0
+
+
+class BackgroundWriter:
+    def __init__(self, open_store: Callable[[], Store], queue_size: int, keep_params: bool) -> None:
+        self._open_store = open_store
+        self._keep_params = keep_params
+        self._queue: queue.Queue[tuple[str, RequestRecord]] = queue.Queue(maxsize=queue_size)
+        self._store: Store | None = None
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._start_lock = threading.Lock()
+        self._reported_faults = 0
+        self._retry_at = 0.0
+
+    def _close_store(self) -> None:
+        store, self._store = self._store, None
+        try:
+            if store is not None:
+                store.close()
+        except Exception as exc:
+            record_fault("store", exc)
+
+    def submit(self, run: str, record: RequestRecord) -> None:
+        if self._pid != os.getpid():  # first use, or we were forked (gunicorn --preload)
+            self._start()
+        try:
+            self._queue.put_nowait((run, record))
+        except queue.Full:
+            record_dropped("queue_full")
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            if self._pid:  # forked: the parent's queue, thread and connection are not ours
+                self._queue = queue.Queue(maxsize=self._queue.maxsize)
+                self._store = None
+            self._pid = os.getpid()
+            self._thread = threading.Thread(
+                target=self._loop, name="django-pareto-writer", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            deadline = time.monotonic() + _BATCH_WAIT_S
+            while len(batch) < _BATCH:
+                try:
+                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                except queue.Empty:
+                    break
+            try:
+                self._write(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _write(self, batch: list[tuple[str, RequestRecord]]) -> None:
+        by_run: dict[str, list[RequestRecord]] = {}
+        for run, record in batch:
+            by_run.setdefault(run, []).append(record)
+        for run, records in by_run.items():
+            if self._store is None and time.monotonic() < self._retry_at:
+                record_dropped("store_error", len(records))  # the store failed moments ago
+                continue
+            try:
+                if self._store is None:
+                    self._store = self._open_store()
+                self._store.write(run, records, keep_params=self._keep_params)
+                self._report_faults(run)
+            except Exception as exc:  # the store is down or broken: count, drop, go on
+                record_fault("store", exc)
+                record_dropped("store_error", len(records))
+                self._retry_at = time.monotonic() + _RETRY_S
+                if self._store is not None:
+                    self._close_store()
+
+    def _report_faults(self, run: str) -> None:
+        """Once the store works again, leave the count of faults on the run for the report."""
+        faults = snapshot()["faults"]
+        assert isinstance(faults, dict)
+        total = sum(faults.values())
+        if total > self._reported_faults and self._store is not None:
+            self._store.add_faults(run, total - self._reported_faults)
+            self._reported_faults = total
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Wait until everything submitted so far is written (or failed). True if drained."""
+        if self._thread is None or self._pid != os.getpid():
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return not self._queue.unfinished_tasks
+
+
+_writer: BackgroundWriter | None = None
+_writer_lock = threading.Lock()
+
+
+def get_writer() -> BackgroundWriter:
+    global _writer
+    if _writer is None:
+        with _writer_lock:
+            if _writer is None:
+                settings = conf.get()
+                _writer = BackgroundWriter(
+                    lambda: open_store(settings), settings.QUEUE_SIZE, settings.RECORD_PARAMS
+                )
+                atexit.register(_writer.flush, 10.0)
+    return _writer
+
+
+def reset_writer() -> None:
+    """Drain and forget the writer (settings changed, or a test wants a fresh one)."""
+    global _writer
+    with _writer_lock:
+        if _writer is not None:
+            _writer.flush()
+        _writer = None

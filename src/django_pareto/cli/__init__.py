@@ -1,0 +1,1 @@
+"""The command line: ``pareto ...`` and ``python manage.py pareto ...`` share these commands."""

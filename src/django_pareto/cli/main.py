@@ -1,0 +1,211 @@
+"""``pareto``: record a workload, report where the time goes, manage runs.
+
+Each command is a thin layer over ``django_pareto.api``; its docstring is its --help.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from django_pareto.cli.setup import configure_django
+
+
+class ParetoGroup(click.Group):
+    """Turns the toolkit's expected errors into a clear message and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from django_pareto.store.base import StoreError
+        from django_pareto.verify.workload import WorkloadError
+
+        try:
+            return super().invoke(ctx)
+        except (StoreError, WorkloadError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=ParetoGroup)
+@click.option("--settings", "settings_module", help="Django settings module, e.g. mysite.settings.")
+@click.option("--pythonpath", help="Directory of the Django project (default: the current one).")
+@click.pass_context
+def cli(ctx: click.Context, settings_module: str | None, pythonpath: str | None) -> None:
+    """Measure a Django site and rank where its time goes.
+
+    Example: pareto record --workload workload.toml --requests 2000 --run before
+    """
+    if not (ctx.obj or {}).get("django_ready"):
+        configure_django(settings_module, pythonpath)
+
+
+@cli.command()
+@click.option(
+    "--workload",
+    "workload_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Workload file (TOML, see docs/workloads.md).",
+)
+@click.option(
+    "--requests",
+    "count",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Number of requests to send.",
+)
+@click.option("--run", "run_name", required=True, help="Name of the run to record into.")
+@click.option("--seed", type=int, default=None, help="Random seed (default: the workload's).")
+@click.option("--replace", is_flag=True, help="Delete an existing run of that name first.")
+@click.option("--append", is_flag=True, help="Add to an existing run of that name.")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def record(
+    workload_path: str,
+    count: int,
+    run_name: str,
+    seed: int | None,
+    replace: bool,
+    append: bool,
+    progress: bool,
+) -> None:
+    """Replay a workload in-process through the site and record it as a run.
+
+    Example: pareto record --workload workload.toml --requests 2000 --run before
+    """
+    from django_pareto import api
+
+    with Progress(
+        TextColumn("recording [b]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+        console=Console(stderr=True),
+    ) as bar:
+        task = bar.add_task(run_name, total=count)
+        result = api.record(
+            workload_path,
+            requests=count,
+            run=run_name,
+            seed=seed,
+            replace=replace,
+            append=append,
+            on_request=lambda: bar.advance(task),
+        )
+    statuses = ", ".join(f"{s}: {n}" for s, n in sorted(result.statuses.items()))
+    click.echo(
+        f"Recorded {result.requests} requests in {result.wall_s:.1f} s into run "
+        f"{run_name!r} ({statuses})."
+    )
+    for name, n in result.unexpected.most_common():
+        click.echo(
+            f"  {n} unexpected responses for {name!r}, e.g. {result.examples[name]}", err=True
+        )
+
+
+@cli.command()
+@click.option("--run", "run_name", default=None, help="Run to report on (default: the latest).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option(
+    "--limit",
+    default=50,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Query fingerprints to include.",
+)
+def report(run_name: str | None, fmt: str, limit: int) -> None:
+    """Where the time of a run goes: summary, Pareto of endpoints and queries, bottleneck.
+
+    Example: pareto report --run before --format json
+    """
+    from django_pareto import api
+    from django_pareto.report.terminal import render
+
+    data = api.report(run_name, query_limit=limit)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render(data)
+
+
+@cli.group()
+def runs() -> None:
+    """List, show and delete recorded runs."""
+
+
+@runs.command("list")
+def runs_list() -> None:
+    """List the runs in the store, oldest first.
+
+    Example: pareto runs list
+    """
+    from django_pareto import api
+
+    table = Table("run", "created (UTC)", "requests", "faults", "source")
+    for run in api.runs():
+        created = datetime.fromtimestamp(run.created_at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(
+            run.name,
+            created,
+            f"{run.requests:,}",
+            str(run.faults),
+            str(run.meta.get("source", "live")),
+        )
+    Console().print(table)
+    click.echo(f"store: {api.store().description}")
+
+
+@runs.command("show")
+@click.argument("name")
+def runs_show(name: str) -> None:
+    """Show one run's metadata as JSON.
+
+    Example: pareto runs show before
+    """
+    from django_pareto import api
+    from django_pareto.store.base import StoreError
+
+    run = api.store().run(name)
+    if run is None:
+        raise StoreError(f"no run named {name!r}")
+    click.echo(
+        json.dumps(
+            {
+                "name": run.name,
+                "created_at": run.created_at,
+                "requests": run.requests,
+                "faults": run.faults,
+                "meta": run.meta,
+            },
+            indent=2,
+        )
+    )
+
+
+@runs.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def runs_delete(name: str, yes: bool) -> None:
+    """Delete a run and everything recorded in it.
+
+    Example: pareto runs delete before --yes
+    """
+    from django_pareto import api
+
+    if not yes:
+        click.confirm(f"Delete run {name!r} and all its requests?", abort=True)
+    if not api.delete_run(name):
+        raise click.ClickException(f"no run named {name!r}")
+    click.echo(f"Deleted run {name!r}.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="pareto")

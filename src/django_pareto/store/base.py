@@ -1,0 +1,304 @@
+"""The store interface and the SQL shared by the SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django_pareto.capture.fingerprint import fingerprint_id, normalize
+from django_pareto.store.records import QueryGroupRow, RequestRecord, RequestRow, RunInfo
+from django_pareto.store.tables import tables_of
+
+
+class StoreError(Exception):
+    """The store cannot be read or written; the message says which store and why."""
+
+
+def _schema(id_column: str) -> list[str]:
+    return [
+        f"""CREATE TABLE IF NOT EXISTS pareto_run (
+            id {id_column},
+            name TEXT NOT NULL UNIQUE,
+            created_at DOUBLE PRECISION NOT NULL,
+            faults BIGINT NOT NULL DEFAULT 0,
+            meta TEXT NOT NULL DEFAULT '{{}}'
+        )""",
+        """CREATE TABLE IF NOT EXISTS pareto_request (
+            id BIGINT PRIMARY KEY,
+            run_id BIGINT NOT NULL,
+            endpoint TEXT NOT NULL,
+            view_name TEXT NOT NULL,
+            method TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            started_at DOUBLE PRECISION NOT NULL,
+            duration_ms DOUBLE PRECISION NOT NULL,
+            db_ms DOUBLE PRECISION NOT NULL,
+            query_count INTEGER NOT NULL,
+            dropped_queries INTEGER NOT NULL,
+            sampled BOOLEAN NOT NULL,
+            weight DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS pareto_request_run ON pareto_request (run_id)",
+        """CREATE TABLE IF NOT EXISTS pareto_fingerprint (
+            id TEXT PRIMARY KEY,
+            sql TEXT NOT NULL,
+            tables TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS pareto_callsite (
+            id TEXT PRIMARY KEY,
+            filename TEXT NOT NULL,
+            lineno INTEGER NOT NULL,
+            function TEXT NOT NULL
+        )""",
+        """CREATE TABLE IF NOT EXISTS pareto_query (
+            request_id BIGINT NOT NULL,
+            seq INTEGER NOT NULL,
+            fingerprint_id TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            duration_ms DOUBLE PRECISION NOT NULL,
+            callsite_id TEXT,
+            params_hash TEXT,
+            params TEXT
+        )""",
+        "CREATE INDEX IF NOT EXISTS pareto_query_request ON pareto_query (request_id)",
+    ]
+
+
+def _callsite_id(site: tuple[str, int, str]) -> str:
+    return hashlib.blake2b(f"{site[0]}:{site[1]}:{site[2]}".encode(), digest_size=8).hexdigest()
+
+
+def _params_hash(params: Any) -> str | None:
+    if params is None:
+        return None
+    return hashlib.blake2b(repr(params).encode(), digest_size=8).hexdigest()
+
+
+class Store(ABC):
+    """Where runs live. Subclasses supply a DB-API connection; the SQL is shared.
+
+    SQL here is written with ``%s`` placeholders and ANSI types that both SQLite and
+    PostgreSQL accept; ``id_column`` is the only dialect difference in the schema.
+    """
+
+    id_column: str = ""
+    description: str = ""
+
+    def __init__(self) -> None:
+        self._known_fingerprints: set[str] = set()
+        self._known_callsites: set[str] = set()
+
+    # -- what a concrete store provides ---------------------------------------------------
+    @abstractmethod
+    def _execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def _transaction(self) -> Any:
+        """A context manager: one write transaction, retried by the caller if it fails."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        pass
+
+    # -- schema and runs ------------------------------------------------------------------
+    def ensure_schema(self) -> None:
+        with self._transaction():
+            for statement in _schema(self.id_column):
+                self._execute(statement)
+
+    def run_id(
+        self, name: str, *, create: bool = True, meta: dict[str, Any] | None = None
+    ) -> int | None:
+        rows = self._execute("SELECT id FROM pareto_run WHERE name = %s", [name])
+        if rows:
+            return int(rows[0][0])
+        if not create:
+            return None
+        self._execute(
+            "INSERT INTO pareto_run (name, created_at, meta) VALUES (%s, %s, %s) "
+            "ON CONFLICT (name) DO NOTHING",
+            [name, time.time(), json.dumps(meta or {})],
+        )
+        return int(self._execute("SELECT id FROM pareto_run WHERE name = %s", [name])[0][0])
+
+    def update_meta(self, name: str, meta: dict[str, Any]) -> None:
+        with self._transaction():
+            run_id = self.run_id(name)
+            rows = self._execute("SELECT meta FROM pareto_run WHERE id = %s", [run_id])
+            merged = {**json.loads(rows[0][0] or "{}"), **meta}
+            self._execute(
+                "UPDATE pareto_run SET meta = %s WHERE id = %s", [json.dumps(merged), run_id]
+            )
+
+    def add_faults(self, name: str, count: int) -> None:
+        with self._transaction():
+            run_id = self.run_id(name)
+            self._execute(
+                "UPDATE pareto_run SET faults = faults + %s WHERE id = %s", [count, run_id]
+            )
+
+    def runs(self) -> list[RunInfo]:
+        rows = self._execute(
+            """SELECT r.id, r.name, r.created_at, r.faults, r.meta,
+                      COUNT(q.id), MIN(q.started_at), MAX(q.started_at + q.duration_ms / 1000.0)
+               FROM pareto_run r LEFT JOIN pareto_request q ON q.run_id = r.id
+               GROUP BY r.id, r.name, r.created_at, r.faults, r.meta
+               ORDER BY r.created_at"""
+        )
+        return [
+            RunInfo(
+                id=int(row[0]),
+                name=row[1],
+                created_at=float(row[2]),
+                faults=int(row[3]),
+                meta=json.loads(row[4] or "{}"),
+                requests=int(row[5]),
+                first_request_at=row[6],
+                last_request_end=row[7],
+            )
+            for row in rows
+        ]
+
+    def run(self, name: str) -> RunInfo | None:
+        return next((r for r in self.runs() if r.name == name), None)
+
+    def delete_run(self, name: str) -> bool:
+        with self._transaction():
+            run_id = self.run_id(name, create=False)
+            if run_id is None:
+                return False
+            self._execute(
+                "DELETE FROM pareto_query WHERE request_id IN "
+                "(SELECT id FROM pareto_request WHERE run_id = %s)",
+                [run_id],
+            )
+            self._execute("DELETE FROM pareto_request WHERE run_id = %s", [run_id])
+            self._execute("DELETE FROM pareto_run WHERE id = %s", [run_id])
+            return True
+
+    # -- writing ----------------------------------------------------------------------------
+    def write(
+        self, run_name: str, records: Sequence[RequestRecord], *, keep_params: bool = False
+    ) -> None:
+        """Write a batch of requests (and their sampled queries) in one transaction."""
+        fingerprints: dict[str, tuple[str, str, str]] = {}
+        callsites: dict[str, tuple[str, str, int, str]] = {}
+        query_rows: list[tuple[Any, ...]] = []
+        for record in records:
+            for seq, event in enumerate(record.queries):
+                text = normalize(event.sql)
+                fid = fingerprint_id(text)
+                if fid not in self._known_fingerprints and fid not in fingerprints:
+                    fingerprints[fid] = (fid, text, ",".join(tables_of(text)))
+                cid = None
+                if event.callsite is not None:
+                    cid = _callsite_id(event.callsite)
+                    if cid not in self._known_callsites and cid not in callsites:
+                        callsites[cid] = (cid, *event.callsite)
+                query_rows.append(
+                    (
+                        record.id,
+                        seq,
+                        fid,
+                        event.alias,
+                        event.duration_ms,
+                        cid,
+                        _params_hash(event.params),
+                        repr(event.params) if keep_params and event.params is not None else None,
+                    )
+                )
+        with self._transaction():
+            run_id = self.run_id(run_name)
+            if fingerprints:
+                self._executemany(
+                    "INSERT INTO pareto_fingerprint (id, sql, tables) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (id) DO NOTHING",
+                    fingerprints.values(),
+                )
+            if callsites:
+                self._executemany(
+                    "INSERT INTO pareto_callsite (id, filename, lineno, function) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                    callsites.values(),
+                )
+            self._executemany(
+                """INSERT INTO pareto_request (id, run_id, endpoint, view_name, method, status,
+                       started_at, duration_ms, db_ms, query_count, dropped_queries, sampled, weight)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+                [
+                    (
+                        r.id,
+                        run_id,
+                        r.endpoint,
+                        r.view_name,
+                        r.method,
+                        r.status,
+                        r.started_at,
+                        r.duration_ms,
+                        r.db_ms,
+                        r.query_count,
+                        r.dropped_queries,
+                        r.sampled,
+                        r.weight,
+                    )
+                    for r in records
+                ],
+            )
+            if query_rows:
+                self._executemany(
+                    """INSERT INTO pareto_query (request_id, seq, fingerprint_id, alias,
+                           duration_ms, callsite_id, params_hash, params)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                    query_rows,
+                )
+        # Only after the commit: a rolled-back batch must insert these again.
+        self._known_fingerprints.update(fingerprints)
+        self._known_callsites.update(callsites)
+
+    # -- reading ----------------------------------------------------------------------------
+    def request_rows(self, run_name: str) -> list[RequestRow]:
+        run_id = self.run_id(run_name, create=False)
+        if run_id is None:
+            return []
+        rows = self._execute(
+            """SELECT endpoint, method, status, started_at, duration_ms, db_ms, query_count, weight
+               FROM pareto_request WHERE run_id = %s ORDER BY started_at, id""",
+            [run_id],
+        )
+        return [RequestRow(*row) for row in rows]
+
+    def query_groups(self, run_name: str) -> list[QueryGroupRow]:
+        run_id = self.run_id(run_name, create=False)
+        if run_id is None:
+            return []
+        rows = self._execute(
+            """SELECT q.fingerprint_id, f.sql, f.tables, r.endpoint,
+                      c.filename, c.lineno, c.function,
+                      SUM(r.weight), SUM(q.duration_ms * r.weight)
+               FROM pareto_query q
+               JOIN pareto_request r ON r.id = q.request_id
+               JOIN pareto_fingerprint f ON f.id = q.fingerprint_id
+               LEFT JOIN pareto_callsite c ON c.id = q.callsite_id
+               WHERE r.run_id = %s
+               GROUP BY q.fingerprint_id, f.sql, f.tables, r.endpoint,
+                        c.filename, c.lineno, c.function""",
+            [run_id],
+        )
+        return [
+            QueryGroupRow(
+                fingerprint_id=row[0],
+                sql=row[1],
+                tables=tuple(t for t in row[2].split(",") if t),
+                endpoint=row[3],
+                callsite=f"{row[4]}:{row[5]} in {row[6]}" if row[4] is not None else None,
+                calls=float(row[7]),
+                total_ms=float(row[8]),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,1 @@
+"""Verify: replay a workload through the site, and (later) compare runs before and after."""

@@ -1,0 +1,71 @@
+"""Settings for the test suite: SQLite always, PostgreSQL and Redis when reachable."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from tests.services import postgres_available
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+ALLOWED_HOSTS = ["testserver", "localhost"]
+USE_TZ = True
+ROOT_URLCONF = "tests.testapp.urls"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django_pareto",
+    "tests.testapp",
+]
+if importlib.util.find_spec("blog") is not None:
+    INSTALLED_APPS.append("blog")  # the demo site's app (demo/ is on sys.path): tests/demo/
+
+MIDDLEWARE = [
+    "django_pareto.capture.middleware.ParetoMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+DATABASES: dict[str, dict[str, object]] = {
+    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": BASE_DIR / "test.sqlite3"},
+}
+PG_DSN = dict(
+    HOST=os.environ.get("PGHOST", "127.0.0.1"),
+    PORT=os.environ.get("PGPORT", "5432"),
+    USER=os.environ.get("PGUSER", "postgres"),
+    PASSWORD=os.environ.get("PGPASSWORD", ""),
+)
+if postgres_available(PG_DSN):
+    DATABASES["postgres"] = {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "pareto_tests",
+        **PG_DSN,
+        "TEST": {"NAME": "test_pareto_tests"},
+    }
+
+PARETO = {"STORE": str(BASE_DIR / ".pareto" / "tests.sqlite3")}
