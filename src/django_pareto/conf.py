@@ -4,11 +4,11 @@ PARETO = {
     "ENABLED": True,          # capture requests at all
     "RUN": "live",            # name of the run that captured requests go to
     "SAMPLE_RATE": 1.0,       # share of requests whose queries are recorded in detail
-    "STORE": None,            # path of the embedded SQLite store (default BASE_DIR/.pareto/pareto.sqlite3)
+    "STORE": None,            # embedded SQLite store (default BASE_DIR/.pareto/pareto.sqlite3)
     "STORE_ALIAS": None,      # or: a Django database alias for a shared PostgreSQL store
     "RECORD_PARAMS": False,   # store SQL parameters (user data!) with query events
     "MAX_QUERIES_PER_REQUEST": 1000,  # detail kept per request; the rest are only counted
-    "QUEUE_SIZE": 10000,      # requests waiting to be written; beyond it they are dropped and counted
+    "QUEUE_SIZE": 10000,      # requests waiting to be written; beyond: dropped and counted
     "IGNORE_PATHS": ["/static/", "/media/", "/favicon.ico"],
 }
 """
@@ -51,7 +51,8 @@ def load() -> ParetoSettings:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ImproperlyConfigured(
-            f"PARETO has unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
+            f"PARETO has unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(sorted(known))}"
         )
     if "IGNORE_PATHS" in raw:
         raw["IGNORE_PATHS"] = tuple(raw["IGNORE_PATHS"])

@@ -12,6 +12,7 @@ books = [
 
 urlpatterns = [
     path("k/<int:k>/", views.k_queries, name="k"),
+    path("on/<str:alias>/<int:k>/", views.k_queries_on, name="k-on"),
     path("raw/", views.raw_sql, name="raw"),
     path("cursor/", views.cursor_sql),
     path("books/", include((books, "books"))),

@@ -14,6 +14,12 @@ def k_queries(request: HttpRequest, k: int | str) -> HttpResponse:
     return HttpResponse(f"{k} queries")
 
 
+def k_queries_on(request: HttpRequest, alias: str, k: int) -> HttpResponse:
+    for _ in range(k):
+        Author.objects.using(alias).count()
+    return HttpResponse(f"{k} queries on {alias}")
+
+
 def raw_sql(request: HttpRequest) -> HttpResponse:
     n = sum(1 for _ in Author.objects.raw("SELECT id, name FROM testapp_author"))
     return HttpResponse(str(n))

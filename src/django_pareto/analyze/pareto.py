@@ -21,12 +21,12 @@ class Ranked(Generic[K]):
 
 
 def rank(totals: Iterable[tuple[K, float]], cut: float = PARETO_CUT) -> list[Ranked[K]]:
-    """Rank items by total (largest first, ties by key order of arrival) with shares.
+    """Rank items by total (largest first, ties by key) with their shares.
 
     ``in_top`` marks the items up to and including the one where the cumulative share
     first reaches ``cut``: the few that cause most of the time.
     """
-    items = sorted(totals, key=lambda kv: kv[1], reverse=True)
+    items = sorted(totals, key=lambda kv: (-kv[1], str(kv[0])))
     grand = sum(total for _, total in items)
     ranked: list[Ranked[K]] = []
     running = 0.0

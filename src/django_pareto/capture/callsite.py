@@ -64,7 +64,7 @@ def display_name(filename: str) -> str:
 
 def find(frame: FrameType | None = None) -> CallSite | None:
     """The innermost frame in user code above the caller, or None (e.g. a library query)."""
-    f = frame if frame is not None else sys._getframe(1)
+    f: FrameType | None = frame if frame is not None else sys._getframe(1)
     depth = 0
     while f is not None and depth < _MAX_DEPTH:
         code = f.f_code

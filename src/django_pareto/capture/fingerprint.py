@@ -1,10 +1,10 @@
 """Fingerprints: one normalized text for every execution of "the same query".
 
 Django already hands us parameterized SQL (``%s`` placeholders), so normalizing is cheap:
-inline literals (raw SQL, ``LIMIT``/``OFFSET`` that Django inlines) become ``%s``, lists of
-placeholders in ``IN (...)`` collapse, multi-row ``VALUES`` keep their first row, whitespace collapses,
-and Django's generated savepoint names are unified. No parsing happens here: this runs on
-every query of every request, and results are cached by the raw SQL string.
+inline literals (raw SQL, ``LIMIT``/``OFFSET`` that Django inlines) become ``%s``,
+placeholder lists in ``IN (...)`` collapse, multi-row ``VALUES`` keep their first row,
+whitespace collapses and Django's generated savepoint names are unified. No parsing happens
+here: this runs for every query of every request, and results are cached by the raw SQL.
 """
 
 from __future__ import annotations

@@ -138,7 +138,7 @@ def _breakdown(rows: list[QueryGroupRow], attribute: str) -> list[dict[str, Any]
         key = getattr(g, attribute) or "<library code>"
         calls[key] += g.calls
         totals[key] += g.total_ms
-    top = sorted(totals.items(), key=lambda kv: kv[1], reverse=True)[:TOP_BREAKDOWN]
+    top = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_BREAKDOWN]
     return [{attribute: key, "calls": calls[key], "total_ms": total} for key, total in top]
 
 

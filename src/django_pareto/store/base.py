@@ -228,8 +228,9 @@ class Store(ABC):
                     callsites.values(),
                 )
             self._executemany(
-                """INSERT INTO pareto_request (id, run_id, endpoint, view_name, method, status,
-                       started_at, duration_ms, db_ms, query_count, dropped_queries, sampled, weight)
+                """INSERT INTO pareto_request (id, run_id, endpoint, view_name, method,
+                       status, started_at, duration_ms, db_ms, query_count, dropped_queries,
+                       sampled, weight)
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 [
                     (

@@ -1,4 +1,4 @@
-"""The shared store for many app servers: tables in a PostgreSQL database named by a Django alias."""
+"""The shared store for many app servers: tables in the PostgreSQL database of a Django alias."""
 
 from __future__ import annotations
 

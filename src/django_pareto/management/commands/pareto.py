@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
@@ -12,7 +13,7 @@ class Command(BaseCommand):
     requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("args", nargs="*", help="pareto subcommand and its options")
+        parser.add_argument("args", nargs=argparse.REMAINDER, help="subcommand and its options")
 
     def run_from_argv(self, argv: list[str]) -> None:
         # click parses the options itself; Django's parser would reject them.

@@ -1,0 +1,53 @@
+# make demo: build, seed and measure the demo site, then print the report.
+# make test: run the test suite (SQLite always; PostgreSQL and Redis when reachable).
+# Both create the virtualenv and install everything on first use.
+
+SHELL := /bin/bash
+VENV ?= .venv
+DJANGO ?= Django>=5.2
+SCALE ?= 1
+REQUESTS ?= 2000
+
+# The newest Django needs Python >= 3.12: take the first that works of python3.13/3.12
+# (from PATH, or from pyenv if it is there), else python3.
+PYTHON ?= $(shell for v in 3.12 3.13; do \
+	  for p in python$$v $$(command -v pyenv >/dev/null 2>&1 && ls -d "$$(pyenv root)"/versions/$$v*/bin/python$$v 2>/dev/null); do \
+	    "$$p" -c 'import sys' >/dev/null 2>&1 && { echo "$$p"; exit 0; }; \
+	  done; done; echo python3)
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell echo '$(DJANGO)' | md5sum | cut -c1-8)
+
+.PHONY: demo test lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]" "$(DJANGO)"
+	@rm -f $(VENV)/.installed-* && touch $@
+	@$(BIN)/python -c 'import django, sys; print("Python", sys.version.split()[0], "Django", django.get_version())'
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests demo benchmarks
+	$(BIN)/ruff format --check src tests demo benchmarks
+	$(BIN)/mypy
+
+demo: $(STAMP)
+	@rm -f demo/db.sqlite3 demo/db.sqlite3-*
+	cd demo && ../$(BIN)/python manage.py migrate --verbosity 0
+	cd demo && ../$(BIN)/python manage.py seed --scale $(SCALE)
+	cd demo && ../$(BIN)/python manage.py pareto record --workload workload.toml \
+		--requests $(REQUESTS) --run demo --replace
+	cd demo && ../$(BIN)/python manage.py pareto report --run demo
+	@echo
+	@echo "The run is stored in demo/.pareto/pareto.sqlite3. Next:"
+	@echo "  cd demo && ../$(BIN)/python manage.py pareto report --format json"
+	@echo "  cd demo && ../$(BIN)/python manage.py pareto runs list"
+
+clean:
+	rm -rf $(VENV) .venv-* demo/db.sqlite3* demo/.pareto tests/.pareto .mypy_cache .pytest_cache
