@@ -185,3 +185,33 @@ def test_management_command(
     call_command("pareto", "report", "--run", "mc", "--format", "json")
     out = capsys.readouterr().out
     assert json.loads(out[out.index("{") :])["requests"] == 5
+
+
+def test_console_script_finds_the_project_next_to_manage_py(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "manage.py").write_text(
+        'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")\n'
+    )
+    env = {"PYTHONPATH": f"{root}{':'}{root / 'demo'}", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-m", "django_pareto", "runs", "list"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "store: SQLite store" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "django_pareto", "runs", "list"],
+        cwd=root / "src",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Which Django project?" in done.stderr
