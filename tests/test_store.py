@@ -215,3 +215,24 @@ def test_queries_on_postgresql_are_captured_with_their_alias(
     assert row.query_count == 5
     aliases = store._execute("SELECT DISTINCT alias FROM pareto_query")
     assert aliases == [(postgres_alias,)]
+
+
+@pytest.mark.django_db(databases=["default", "postgres"])
+def test_capture_into_a_postgresql_store_never_records_its_own_queries(
+    postgres_alias: str, settings: object
+) -> None:
+    settings.PARETO = {"STORE_ALIAS": postgres_alias, "RUN": "pg-live"}  # type: ignore[attr-defined]
+    from django_pareto.capture.writer import get_writer
+    from django_pareto.store import open_store
+
+    for k in (1, 2, 3):
+        assert Client().get(f"/on/{postgres_alias}/{k}/").status_code == 200
+    assert get_writer().flush()
+    store = open_store()
+    try:
+        assert [r.query_count for r in store.request_rows("pg-live")] == [1, 2, 3]
+        groups = store.query_groups("pg-live")
+        assert sum(g.calls for g in groups) == 6
+        assert all(not t.startswith("pareto_") for g in groups for t in g.tables)
+    finally:
+        store.delete_run("pg-live")

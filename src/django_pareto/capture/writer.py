@@ -28,7 +28,7 @@ class BackgroundWriter:
     def __init__(self, open_store: Callable[[], Store], queue_size: int, keep_params: bool) -> None:
         self._open_store = open_store
         self._keep_params = keep_params
-        self._queue: queue.Queue[tuple[str, RequestRecord]] = queue.Queue(maxsize=queue_size)
+        self._queue: queue.Queue[tuple[str, RequestRecord] | None] = queue.Queue(maxsize=queue_size)
         self._store: Store | None = None
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -66,19 +66,41 @@ class BackgroundWriter:
             self._thread.start()
 
     def _loop(self) -> None:
-        while True:
-            batch = [self._queue.get()]
+        stopping = False
+        while not stopping:
+            batch: list[tuple[str, RequestRecord]] = []
+            item = self._queue.get()
+            taken = 1
             deadline = time.monotonic() + _BATCH_WAIT_S
-            while len(batch) < _BATCH:
+            while True:
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+                if stopping or len(batch) >= _BATCH:
+                    break
                 try:
-                    batch.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    taken += 1
                 except queue.Empty:
                     break
             try:
-                self._write(batch)
+                if batch:
+                    self._write(batch)
             finally:
-                for _ in batch:
+                for _ in range(taken):
                     self._queue.task_done()
+        # The store's connection belongs to this thread (Django connections are per thread).
+        self._close_store()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, close the store's connection and end the thread."""
+        thread = self._thread
+        if thread is None or self._pid != os.getpid() or not thread.is_alive():
+            return
+        self._queue.put(None)
+        thread.join(timeout)
+        self._thread = None
 
     def _write(self, batch: list[tuple[str, RequestRecord]]) -> None:
         by_run: dict[str, list[RequestRecord]] = {}
@@ -132,14 +154,14 @@ def get_writer() -> BackgroundWriter:
                 _writer = BackgroundWriter(
                     lambda: open_store(settings), settings.QUEUE_SIZE, settings.RECORD_PARAMS
                 )
-                atexit.register(_writer.flush, 10.0)
+                atexit.register(_writer.stop, 10.0)
     return _writer
 
 
 def reset_writer() -> None:
-    """Drain and forget the writer (settings changed, or a test wants a fresh one)."""
+    """Drain, stop and forget the writer (settings changed, or a replay ended)."""
     global _writer
     with _writer_lock:
         if _writer is not None:
-            _writer.flush()
+            _writer.stop()
         _writer = None
