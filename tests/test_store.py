@@ -50,7 +50,7 @@ WRITER_SCRIPT = textwrap.dedent(
     from django.conf import settings
     settings.configure(
         INSTALLED_APPS=["django_pareto"], DATABASES={},
-        PARETO={"STORE": sys.argv[1], "RUN": "shared"},
+        PARETO={"STORE": sys.argv[1], "RUN": "shared", "RETENTION_DAYS": None},
     )
     django.setup()
     from django_pareto.capture.writer import get_writer
@@ -148,7 +148,12 @@ def test_a_capture_fault_never_breaks_the_request(
 
 
 def test_full_queue_drops_and_counts(store_path: Path, settings: object) -> None:
-    settings.PARETO = {"STORE": str(store_path), "RUN": "test", "QUEUE_SIZE": 1}  # type: ignore[attr-defined]
+    settings.PARETO = {  # type: ignore[attr-defined]
+        "STORE": str(store_path),
+        "RUN": "test",
+        "QUEUE_SIZE": 1,
+        "RETENTION_DAYS": None,  # the records carry old timestamps
+    }
     from django_pareto.capture.writer import get_writer
 
     writer = get_writer()
@@ -236,3 +241,15 @@ def test_capture_into_a_postgresql_store_never_records_its_own_queries(
         assert all(not t.startswith("pareto_") for g in groups for t in g.tables)
     finally:
         store.delete_run("pg-live")
+
+
+def test_prune_deletes_old_requests_and_empty_runs(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    store.ensure_schema()
+    store.write("old", [make_record(i) for i in range(3)])  # started at 1_700_000_000 + i
+    store.write("mixed", [make_record(10), make_record(20)])
+    store._execute("UPDATE pareto_run SET created_at = 0")
+    assert store.prune(before=1_700_000_015.0) == 4
+    assert [(r.name, r.requests) for r in store.runs()] == [("mixed", 1)]
+    assert sum(g.calls for g in store.query_groups("mixed")) == 2
+    assert store._execute("SELECT COUNT(*) FROM pareto_query") == [(2,)]

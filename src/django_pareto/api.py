@@ -8,6 +8,7 @@ data = api.report("before")          # the JSON report as a dict
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from django_pareto.store.records import RunInfo
 from django_pareto.verify.replay import ReplayResult, replay
 from django_pareto.verify.workload import load_workload
 
-__all__ = ["delete_run", "latest_run", "record", "report", "runs", "store"]
+__all__ = ["delete_run", "latest_run", "prune", "record", "report", "runs", "store"]
 
 
 class RunExists(StoreError):
@@ -51,6 +52,11 @@ def latest_run() -> str:
 
 def delete_run(name: str) -> bool:
     return store().delete_run(name)
+
+
+def prune(older_than_days: float) -> int:
+    """Delete requests older than ``older_than_days`` days (and runs left empty)."""
+    return store().prune(time.time() - older_than_days * 86400)
 
 
 def report(run: str | None = None, *, query_limit: int = 50) -> dict[str, Any]:

@@ -10,6 +10,7 @@ PARETO = {
     "MAX_QUERIES_PER_REQUEST": 1000,  # detail kept per request; the rest are only counted
     "QUEUE_SIZE": 10000,      # requests waiting to be written; beyond: dropped and counted
     "IGNORE_PATHS": ["/static/", "/media/", "/favicon.ico"],
+    "RETENTION_DAYS": 30,     # requests older than this are pruned by the writer; None keeps all
 }
 """
 
@@ -35,6 +36,7 @@ class ParetoSettings:
     MAX_QUERIES_PER_REQUEST: int = 1000
     QUEUE_SIZE: int = 10000
     IGNORE_PATHS: tuple[str, ...] = field(default=("/static/", "/media/", "/favicon.ico"))
+    RETENTION_DAYS: float | None = 30
 
     @property
     def store_path(self) -> Path:

@@ -22,11 +22,20 @@ from django_pareto.store.records import RequestRecord
 _BATCH = 500
 _BATCH_WAIT_S = 0.5
 _RETRY_S = 5.0
+_PRUNE_EVERY_S = 3600.0
 
 
 class BackgroundWriter:
-    def __init__(self, open_store: Callable[[], Store], queue_size: int, keep_params: bool) -> None:
+    def __init__(
+        self,
+        open_store: Callable[[], Store],
+        queue_size: int,
+        keep_params: bool,
+        retention_days: float | None = None,
+    ) -> None:
         self._open_store = open_store
+        self._retention_s = retention_days * 86400 if retention_days else None
+        self._next_prune = 0.0
         self._keep_params = keep_params
         self._queue: queue.Queue[tuple[str, RequestRecord] | None] = queue.Queue(maxsize=queue_size)
         self._store: Store | None = None
@@ -115,12 +124,20 @@ class BackgroundWriter:
                     self._store = self._open_store()
                 self._store.write(run, records, keep_params=self._keep_params)
                 self._report_faults(run)
+                self._prune()
             except Exception as exc:  # the store is down or broken: count, drop, go on
                 record_fault("store", exc)
                 record_dropped("store_error", len(records))
                 self._retry_at = time.monotonic() + _RETRY_S
                 if self._store is not None:
                     self._close_store()
+
+    def _prune(self) -> None:
+        """Retention: at most once an hour, off the request path, drop old requests."""
+        if self._retention_s is None or self._store is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + _PRUNE_EVERY_S
+        self._store.prune(time.time() - self._retention_s)
 
     def _report_faults(self, run: str) -> None:
         """Once the store works again, leave the count of faults on the run for the report."""
@@ -152,7 +169,10 @@ def get_writer() -> BackgroundWriter:
             if _writer is None:
                 settings = conf.get()
                 _writer = BackgroundWriter(
-                    lambda: open_store(settings), settings.QUEUE_SIZE, settings.RECORD_PARAMS
+                    lambda: open_store(settings),
+                    settings.QUEUE_SIZE,
+                    settings.RECORD_PARAMS,
+                    settings.RETENTION_DAYS,
                 )
                 atexit.register(_writer.stop, 10.0)
     return _writer

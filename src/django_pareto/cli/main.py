@@ -207,5 +207,24 @@ def runs_delete(name: str, yes: bool) -> None:
     click.echo(f"Deleted run {name!r}.")
 
 
+@runs.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    required=True,
+    help="Age in days of the requests to delete.",
+)
+def runs_prune(days: float) -> None:
+    """Delete requests older than a number of days, and runs left empty.
+
+    The writer does this by itself every hour with PARETO["RETENTION_DAYS"].
+    Example: pareto runs prune --older-than 30
+    """
+    from django_pareto import api
+
+    click.echo(f"Deleted {api.prune(days):,} requests older than {days:g} days.")
+
+
 def main(argv: list[str] | None = None) -> None:
     cli.main(args=argv if argv is not None else sys.argv[1:], prog_name="pareto")

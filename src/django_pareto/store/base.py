@@ -182,6 +182,28 @@ class Store(ABC):
             self._execute("DELETE FROM pareto_run WHERE id = %s", [run_id])
             return True
 
+    def prune(self, before: float) -> int:
+        """Delete requests that started before ``before`` (unix time), and runs left empty.
+
+        Returns the number of requests deleted.
+        """
+        with self._transaction():
+            self._execute(
+                "DELETE FROM pareto_query WHERE request_id IN "
+                "(SELECT id FROM pareto_request WHERE started_at < %s)",
+                [before],
+            )
+            count = self._execute(
+                "SELECT COUNT(*) FROM pareto_request WHERE started_at < %s", [before]
+            )[0][0]
+            self._execute("DELETE FROM pareto_request WHERE started_at < %s", [before])
+            self._execute(
+                "DELETE FROM pareto_run WHERE created_at < %s AND NOT EXISTS "
+                "(SELECT 1 FROM pareto_request r WHERE r.run_id = pareto_run.id)",
+                [before],
+            )
+            return int(count)
+
     # -- writing ----------------------------------------------------------------------------
     def write(
         self, run_name: str, records: Sequence[RequestRecord], *, keep_params: bool = False
