@@ -59,6 +59,18 @@ def test_n_plus_one_is_one_fingerprint_from_one_call_site(
     assert author_lookup.endpoint == "GET /books/by-author/<int:author_id>/"
 
 
+def test_queries_run_by_a_template_point_at_the_template_line(
+    client: Client, recorded: Callable[[], Store]
+) -> None:
+    author = Author.objects.create(name="Ann")
+    Book.objects.bulk_create(Book(author=author, title=f"b{i}") for i in range(4))
+    client.get(f"/books/page/{author.pk}/")
+    sites = {g.tables: (g.callsite, g.calls) for g in recorded().query_groups("test")}
+    template = "tests/testapp/templates/testapp/books.html"
+    assert sites[("testapp_book",)] == (f"{template}:2 in <template>", 1)  # {% for %}
+    assert sites[("testapp_author",)] == (f"{template}:3 in <template>", 4)  # book.author
+
+
 @pytest.mark.parametrize(
     ("path", "endpoint", "view_name"),
     [

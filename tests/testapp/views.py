@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 
 from tests.testapp.models import Author, Book
 
@@ -36,6 +37,13 @@ def book_list(request: HttpRequest, author_id: int) -> JsonResponse:
     books = Book.objects.filter(author_id=author_id)
     # The classic N+1: one query for the books, then one per book for its author.
     return JsonResponse({"books": [f"{b.title} by {b.author.name}" for b in books]})
+
+
+def book_page(request: HttpRequest, author_id: int) -> HttpResponse:
+    # Lazy queryset: both the list query and the N+1 run inside the template.
+    return render(
+        request, "testapp/books.html", {"books": Book.objects.filter(author_id=author_id)}
+    )
 
 
 def book_by_title(request: HttpRequest, title: str) -> HttpResponse:
