@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -23,9 +22,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_pareto",
     "tests.testapp",
+    "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]
-if importlib.util.find_spec("blog") is not None:
-    INSTALLED_APPS.append("blog")  # the demo site's app (demo/ is on sys.path): tests/demo/
 
 MIDDLEWARE = [
     "django_pareto.capture.middleware.ParetoMiddleware",

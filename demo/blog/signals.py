@@ -12,6 +12,8 @@ from blog.models import Profile
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="blog-create-profile")
-def create_profile(sender: type, instance: Any, created: bool, raw: bool = False, **kwargs: Any) -> None:
+def create_profile(
+    sender: type, instance: Any, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
     if created and not raw:
         Profile.objects.get_or_create(user=instance)

@@ -1,4 +1,4 @@
-"""Settings of the demo site: a publishing platform with the performance problems of a first version.
+"""Settings of the demo site: a publishing platform with the problems of a first version.
 
 Environment:
 - ``DATABASE_URL``: any URL dj-database-url understands (e.g. ``postgres://user@host/db``);
