@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 DJANGO ?= Django>=5.2
 SCALE ?= 1
-REQUESTS ?= 2000
+REQUESTS ?= 800
 
 # The newest Django needs Python >= 3.12: take the first that works of python3.13/3.12
 # (from PATH, or from pyenv if it is there), else python3.

@@ -170,3 +170,24 @@ def test_rank_marks_the_head_that_reaches_80_percent(totals: list, top: list) ->
 )
 def test_percentile(values: list[float], p: float, expected: float) -> None:
     assert percentile(values, p) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (
+            'SELECT "t"."a", "t"."b", "t"."c", "t"."d", "t"."e", "t"."f" FROM "t" WHERE "t"."a" = %s',
+            'SELECT … FROM "t" WHERE "t"."a" = %s',
+        ),
+        ("SELECT COUNT(*) AS c FROM t", "SELECT COUNT(*) AS c FROM t"),
+        (
+            'SELECT DISTINCT "t"."aaaaaaaaaa", "t"."bbbbbbbbbbbbbbbbbb", "t"."ccccccccc" FROM t',
+            "SELECT DISTINCT … FROM t",
+        ),
+        ('UPDATE "t" SET "a" = %s', 'UPDATE "t" SET "a" = %s'),
+    ],
+)
+def test_short_sql_elides_long_select_lists(sql: str, expected: str) -> None:
+    from django_pareto.report.terminal import short_sql
+
+    assert short_sql(sql) == expected

@@ -144,6 +144,15 @@ def _breakdown(rows: list[QueryGroupRow], attribute: str) -> list[dict[str, Any]
 
 def _bottleneck(summary: dict[str, Any]) -> dict[str, Any]:
     share = summary["database_share"]
+    # Database time is measured around the driver call; building the SQL and the model
+    # instances is Python time, so many queries also inflate the application's share.
+    per_request = (
+        f" At {summary['queries_per_request']:.0f} queries per request, part of that is the "
+        "ORM's own work per query (compiling SQL, building model instances): fewer queries "
+        "cut both shares."
+        if summary["queries_per_request"] >= 10
+        else ""
+    )
     if summary["requests"] == 0:
         return {"component": None, "share": 0.0, "explanation": "No requests were recorded."}
     if share >= 0.5:
@@ -162,6 +171,6 @@ def _bottleneck(summary: dict[str, Any]) -> dict[str, Any]:
         "explanation": (
             f"{1 - share:.0%} of request time is spent in Python (views, templates, "
             "serialization, middleware). Profile the top endpoints; cache rendered pages or "
-            "fragments; more workers scale this part while the database has headroom."
+            "fragments; more workers scale this part while the database has headroom." + per_request
         ),
     }

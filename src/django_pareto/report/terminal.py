@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Console, Group
@@ -11,6 +12,15 @@ from rich.text import Text
 
 ENDPOINT_ROWS = 25
 QUERY_ROWS = 15
+
+
+_SELECT_LIST = re.compile(r"^SELECT (DISTINCT )?(.{40,}?) FROM ", re.DOTALL)
+
+
+def short_sql(sql: str, limit: int = 200) -> str:
+    """The SQL as a reader scans it: a long select list elided, the rest cut at ``limit``."""
+    sql = _SELECT_LIST.sub(lambda m: f"SELECT {m.group(1) or ''}… FROM ", sql, count=1)
+    return sql if len(sql) <= limit else sql[: limit - 1] + "…"
 
 
 def _ms(value: float) -> str:
@@ -85,7 +95,7 @@ def queries_table(report: dict[str, Any]) -> Table:
     ]:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, q in enumerate(report["queries"][:QUERY_ROWS], start=1):
-        sql = q["sql"] if len(q["sql"]) <= 160 else q["sql"][:157] + "..."
+        sql = short_sql(q["sql"])
         where = ", ".join(c["callsite"] for c in q["callsites"][:2])
         endpoints = ", ".join(e["endpoint"] for e in q["endpoints"][:2])
         detail = Text(sql)
