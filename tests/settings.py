@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from tests.services import postgres_available
 
 BASE_DIR = Path(__file__).resolve().parent
+# The demo site's app is installed too; make it importable wherever these settings load
+# (pytest, mypy's Django plugin).
+if str(BASE_DIR.parent / "demo") not in sys.path:
+    sys.path.append(str(BASE_DIR.parent / "demo"))
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
