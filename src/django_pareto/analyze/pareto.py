@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
+R = TypeVar("R")
 
 PARETO_CUT = 0.8
 
@@ -39,6 +41,17 @@ def rank(totals: Iterable[tuple[K, float]], cut: float = PARETO_CUT) -> list[Ran
         # Float sums can land a hair under the cut; a tolerance keeps 0.8 reaching 0.8.
         reached = reached or cumulative >= cut - 1e-9
     return ranked
+
+
+def rank_groups(
+    rows: Iterable[R], key: Callable[[R], K], total: Callable[[R], float]
+) -> list[tuple[Ranked[K], list[R]]]:
+    """Group ``rows`` by ``key``, rank the groups by summed ``total``; each with its rows."""
+    groups: dict[K, list[R]] = defaultdict(list)
+    for row in rows:
+        groups[key(row)].append(row)
+    ranked = rank((k, sum(total(r) for r in members)) for k, members in groups.items())
+    return [(item, groups[item.key]) for item in ranked]
 
 
 def percentile(values: Sequence[float], p: float) -> float:

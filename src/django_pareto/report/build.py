@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from django_pareto.analyze.pareto import percentile, rank
+from django_pareto.analyze.pareto import percentile, rank_groups
 from django_pareto.store.base import Store, StoreError
 from django_pareto.store.records import QueryGroupRow, RequestRow
 
@@ -74,13 +74,8 @@ def _summary(requests: list[RequestRow]) -> dict[str, Any]:
 
 
 def _endpoints(requests: list[RequestRow]) -> list[dict[str, Any]]:
-    by_endpoint: dict[str, list[RequestRow]] = defaultdict(list)
-    for r in requests:
-        by_endpoint[r.endpoint].append(r)
-    ranked = rank((name, sum(r.duration_ms for r in rows)) for name, rows in by_endpoint.items())
     result = []
-    for item in ranked:
-        rows = by_endpoint[item.key]
+    for item, rows in rank_groups(requests, lambda r: r.endpoint, lambda r: r.duration_ms):
         durations = [r.duration_ms for r in rows]
         db = sum(r.db_ms for r in rows)
         result.append(
@@ -105,13 +100,8 @@ def _endpoints(requests: list[RequestRow]) -> list[dict[str, Any]]:
 
 
 def _queries(groups: list[QueryGroupRow]) -> list[dict[str, Any]]:
-    by_fp: dict[str, list[QueryGroupRow]] = defaultdict(list)
-    for g in groups:
-        by_fp[g.fingerprint_id].append(g)
-    ranked = rank((fid, sum(g.total_ms for g in rows)) for fid, rows in by_fp.items())
     result = []
-    for item in ranked:
-        rows = by_fp[item.key]
+    for item, rows in rank_groups(groups, lambda g: g.fingerprint_id, lambda g: g.total_ms):
         calls = sum(g.calls for g in rows)
         result.append(
             {
