@@ -109,3 +109,36 @@ def test_async_views_are_captured(recorded: Callable[[], Store]) -> None:
     assert response.status_code == 200
     (row,) = requests_of(recorded())
     assert (row.endpoint, row.query_count) == ("GET /async/", 1)
+
+
+def test_unsampled_requests_keep_their_counts_but_no_query_detail(
+    client: Client, recorded: Callable[[], Store], settings: object, store_path: object
+) -> None:
+    settings.PARETO = {"STORE": str(store_path), "RUN": "test", "SAMPLE_RATE": 0.0}  # type: ignore[attr-defined]
+    for _ in range(3):
+        client.get("/k/4/")
+    store = recorded()
+    assert [r.query_count for r in store.request_rows("test")] == [4, 4, 4]
+    assert store.query_groups("test") == []
+
+
+def test_sampled_requests_stand_for_the_unsampled_ones(
+    client: Client, recorded: Callable[[], Store], settings: object, store_path: object
+) -> None:
+    import random
+
+    settings.PARETO = {"STORE": str(store_path), "RUN": "test", "SAMPLE_RATE": 0.5}  # type: ignore[attr-defined]
+    random.seed(1)
+    for _ in range(40):
+        client.get("/k/2/")
+    store = recorded()
+    sampled = store._execute("SELECT COUNT(*) FROM pareto_request WHERE sampled")[0][0]
+    assert 0 < sampled < 40
+    (group,) = store.query_groups("test")
+    assert group.calls == sampled * 2 * 2  # two queries each, weight 1 / 0.5
+
+
+def test_ignored_paths_are_not_captured(client: Client, recorded: Callable[[], Store]) -> None:
+    client.get("/static/x.css")
+    client.get("/k/1/")
+    assert [r.endpoint for r in recorded().request_rows("test")] == ["GET /k/<int:k>/"]
