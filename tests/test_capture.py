@@ -71,6 +71,19 @@ def test_queries_run_by_a_template_point_at_the_template_line(
     assert sites[("testapp_author",)] == (f"{template}:3 in <template>", 4)  # book.author
 
 
+def test_the_same_sql_from_two_places_gets_both_call_sites(
+    client: Client, recorded: Callable[[], Store]
+) -> None:
+    author = Author.objects.create(name="Ann")
+    for _ in range(3):  # the call site depth is remembered per SQL: it must not stick
+        client.get(f"/books/twice/{author.pk}/")
+    sites = {g.callsite: g.calls for g in recorded().query_groups("test")}
+    assert sites == {
+        "tests/testapp/views.py:50 in same_sql_two_places": 3,
+        "tests/testapp/templates/testapp/titles.html:1 in <template>": 3,
+    }
+
+
 @pytest.mark.parametrize(
     ("path", "endpoint", "view_name"),
     [

@@ -37,7 +37,9 @@ def make_record(i: int, queries: int = 2, endpoint: str = "GET /x/") -> RequestR
         sampled=True,
         weight=1.0,
         queries=[
-            QueryEvent(f"SELECT * FROM t WHERE id = {i}", "default", 2.0, ("app.py", 3, "f"), [i])
+            QueryEvent(
+                f"SELECT * FROM t WHERE id = {i}", "default", 2.0, ("app.py", 3, "f"), i, [i]
+            )
             for _ in range(queries)
         ],
     )
@@ -140,7 +142,7 @@ def test_a_capture_fault_never_breaks_the_request(
     def broken(*args: object) -> None:
         raise RuntimeError("call site lookup failed")
 
-    monkeypatch.setattr(callsite, "find", broken)
+    monkeypatch.setattr(callsite, "find_for", broken)
     assert Client().get("/k/4/").status_code == 200
     assert health.snapshot()["faults"]["capture"] == 4  # type: ignore[index]
     (row,) = recorded().request_rows("test")
@@ -184,9 +186,8 @@ def test_params_are_not_stored_unless_asked(tmp_path: Path) -> None:
     store.ensure_schema()
     store.write("r", [make_record(1)])
     store.write("r2", [make_record(2)], keep_params=True)
-    rows = store._execute("SELECT params_hash, params FROM pareto_query ORDER BY request_id")
-    assert rows[0][0] is not None and rows[0][1] is None
-    assert rows[-1][1] == "[2]"
+    rows = store._execute("SELECT params FROM pareto_query ORDER BY request_id")
+    assert rows == [(None,), ("[2]",)]
 
 
 @pytest.mark.django_db(databases=["default", "postgres"])
@@ -252,4 +253,30 @@ def test_prune_deletes_old_requests_and_empty_runs(tmp_path: Path) -> None:
     assert store.prune(before=1_700_000_015.0) == 4
     assert [(r.name, r.requests) for r in store.runs()] == [("mixed", 1)]
     assert sum(g.calls for g in store.query_groups("mixed")) == 2
-    assert store._execute("SELECT COUNT(*) FROM pareto_query") == [(2,)]
+    assert store._execute("SELECT SUM(calls) FROM pareto_query") == [(2,)]
+
+
+def test_repeated_executions_are_one_row_that_tells_a_loop_from_a_repeat(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    store.ensure_schema()
+    loop = [
+        QueryEvent("SELECT * FROM a WHERE id = %s", "default", 1.0, ("v.py", 9, "f"), k)
+        for k in (1, 2, 3, 4)
+    ]
+    repeat = [
+        QueryEvent("SELECT * FROM b WHERE id = %s", "default", 3.0, ("v.py", 20, "g"), 7)
+        for _ in range(3)
+    ]
+    other_line = [QueryEvent("SELECT * FROM b WHERE id = %s", "default", 5.0, ("v.py", 30, "h"), 7)]
+    record = make_record(1, queries=0)
+    record.queries = [loop[0], repeat[0], *loop[1:], *repeat[1:], *other_line]
+    store.write("r", [record])
+    rows = store._execute(
+        "SELECT c.lineno, first_seq, calls, total_ms, max_ms, distinct_params, max_repeats "
+        "FROM pareto_query q JOIN pareto_callsite c ON c.id = q.callsite_id ORDER BY c.lineno"
+    )
+    assert rows == [
+        (9, 0, 4, 4.0, 1.0, 4, 1),
+        (20, 1, 3, 9.0, 3.0, 1, 3),
+        (30, 7, 1, 5.0, 5.0, 1, 1),
+    ]

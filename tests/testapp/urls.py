@@ -7,6 +7,7 @@ from tests.testapp import views
 books = [
     path("by-author/<int:author_id>/", views.book_list, name="by-author"),
     path("page/<int:author_id>/", views.book_page, name="page"),
+    path("twice/<int:author_id>/", views.same_sql_two_places, name="twice"),
     path("titled/<str:title>/", views.book_by_title, name="titled"),
     path("new/", views.create_book, name="create"),
 ]

@@ -46,6 +46,14 @@ def book_page(request: HttpRequest, author_id: int) -> HttpResponse:
     )
 
 
+def same_sql_two_places(request: HttpRequest, author_id: int) -> HttpResponse:
+    list(Book.objects.filter(author_id=author_id))  # in the view
+    # The identical SQL again, evaluated lazily by the template this time.
+    return render(
+        request, "testapp/titles.html", {"books": Book.objects.filter(author_id=author_id)}
+    )
+
+
 def book_by_title(request: HttpRequest, title: str) -> HttpResponse:
     return HttpResponse(str(Book.objects.filter(title=title).count()))
 

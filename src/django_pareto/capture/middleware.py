@@ -88,7 +88,7 @@ class ParetoMiddleware:
         try:
             if request.path.startswith(self.settings.IGNORE_PATHS):
                 return None, 0, 0.0
-            recorder.install_everywhere()
+            recorder.install_for_this_thread()
             rate = self.settings.SAMPLE_RATE
             capture = recorder.RequestCapture(
                 sampled=rate >= 1.0 or random.random() < rate,

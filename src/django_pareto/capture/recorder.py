@@ -8,6 +8,7 @@ queries (store writes, replay setup) out of the record.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -65,17 +66,30 @@ def sql_hook(
                 if len(capture.events) < capture.max_events:
                     capture.events.append(
                         QueryEvent(
-                            sql=sql,
-                            alias=context["connection"].alias,
-                            duration_ms=elapsed / 1e6,
-                            callsite=callsite.find(),
-                            params=params,
+                            sql,
+                            context["connection"].alias,
+                            elapsed / 1e6,
+                            callsite.find_for(sql),
+                            None if many else params_key(params),
+                            params if capture.record_params else None,
                         )
                     )
                 else:
                     capture.dropped += 1
         except Exception as exc:  # capture must never break the query
             record_fault("capture", exc)
+
+
+def params_key(params: Any) -> int | None:
+    """A cheap key of query parameters: equal parameters give equal keys (in one process)."""
+    if params is None:
+        return None
+    try:
+        if isinstance(params, dict):
+            return hash(tuple(sorted(params.items())))
+        return hash(tuple(params))
+    except TypeError:  # unhashable values (lists for arrays, dicts for JSON)
+        return hash(repr(params))
 
 
 def install(connection: BaseDatabaseWrapper) -> None:
@@ -88,6 +102,16 @@ def install_everywhere() -> None:
     """Add the hook to every alias's connection object of this thread."""
     for alias in connections:
         install(connections[alias])
+
+
+_this_thread = threading.local()
+
+
+def install_for_this_thread() -> None:
+    """``install_everywhere`` once per thread: new connections get the hook on creation."""
+    if not getattr(_this_thread, "installed", False):
+        install_everywhere()
+        _this_thread.installed = True
 
 
 def on_connection_created(

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import atexit
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 from django_pareto import conf
@@ -26,6 +26,12 @@ _PRUNE_EVERY_S = 3600.0
 
 
 class BackgroundWriter:
+    """Collects finished requests and writes them from one thread, every half second.
+
+    Requests only append to a deque (no lock, no wake-up of the writer: waking it per
+    request cost more than the append, measured in benchmarks/capture_overhead.py).
+    """
+
     def __init__(
         self,
         open_store: Callable[[], Store],
@@ -34,16 +40,60 @@ class BackgroundWriter:
         retention_days: float | None = None,
     ) -> None:
         self._open_store = open_store
-        self._retention_s = retention_days * 86400 if retention_days else None
-        self._next_prune = 0.0
         self._keep_params = keep_params
-        self._queue: queue.Queue[tuple[str, RequestRecord] | None] = queue.Queue(maxsize=queue_size)
+        self._max_pending = queue_size
+        self._retention_s = retention_days * 86400 if retention_days else None
+        self._pending: deque[tuple[str, RequestRecord]] = deque()
+        self._wake = threading.Event()
+        self._busy = False
+        self._stopping = False
         self._store: Store | None = None
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._start_lock = threading.Lock()
         self._reported_faults = 0
         self._retry_at = 0.0
+        self._next_prune = 0.0
+
+    def submit(self, run: str, record: RequestRecord) -> None:
+        if self._pid != os.getpid():  # first use, or we were forked (gunicorn --preload)
+            self._start()
+        if len(self._pending) >= self._max_pending:
+            record_dropped("queue_full")
+        else:
+            self._pending.append((run, record))
+
+    def _start(self) -> None:
+        with self._start_lock:
+            if self._pid == os.getpid():
+                return
+            if self._pid:  # forked: the parent's queue, thread and connection are not ours
+                self._pending = deque()
+                self._store = None
+            self._pid = os.getpid()
+            self._stopping = False
+            self._thread = threading.Thread(
+                target=self._loop, name="django-pareto-writer", daemon=True
+            )
+            self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(_BATCH_WAIT_S)
+            self._wake.clear()
+            self._busy = True
+            try:
+                while self._pending:
+                    batch: list[tuple[str, RequestRecord]] = []
+                    while self._pending and len(batch) < _BATCH:
+                        batch.append(self._pending.popleft())
+                    self._write(batch)
+            finally:
+                self._busy = False
+            if self._stopping:
+                break
+        # The store's connection belongs to this thread (Django connections are per thread).
+        self._close_store()
 
     def _close_store(self) -> None:
         store, self._store = self._store, None
@@ -52,64 +102,6 @@ class BackgroundWriter:
                 store.close()
         except Exception as exc:
             record_fault("store", exc)
-
-    def submit(self, run: str, record: RequestRecord) -> None:
-        if self._pid != os.getpid():  # first use, or we were forked (gunicorn --preload)
-            self._start()
-        try:
-            self._queue.put_nowait((run, record))
-        except queue.Full:
-            record_dropped("queue_full")
-
-    def _start(self) -> None:
-        with self._start_lock:
-            if self._pid == os.getpid():
-                return
-            if self._pid:  # forked: the parent's queue, thread and connection are not ours
-                self._queue = queue.Queue(maxsize=self._queue.maxsize)
-                self._store = None
-            self._pid = os.getpid()
-            self._thread = threading.Thread(
-                target=self._loop, name="django-pareto-writer", daemon=True
-            )
-            self._thread.start()
-
-    def _loop(self) -> None:
-        stopping = False
-        while not stopping:
-            batch: list[tuple[str, RequestRecord]] = []
-            item = self._queue.get()
-            taken = 1
-            deadline = time.monotonic() + _BATCH_WAIT_S
-            while True:
-                if item is None:
-                    stopping = True
-                else:
-                    batch.append(item)
-                if stopping or len(batch) >= _BATCH:
-                    break
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                    taken += 1
-                except queue.Empty:
-                    break
-            try:
-                if batch:
-                    self._write(batch)
-            finally:
-                for _ in range(taken):
-                    self._queue.task_done()
-        # The store's connection belongs to this thread (Django connections are per thread).
-        self._close_store()
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """Write what is queued, close the store's connection and end the thread."""
-        thread = self._thread
-        if thread is None or self._pid != os.getpid() or not thread.is_alive():
-            return
-        self._queue.put(None)
-        thread.join(timeout)
-        self._thread = None
 
     def _write(self, batch: list[tuple[str, RequestRecord]]) -> None:
         by_run: dict[str, list[RequestRecord]] = {}
@@ -148,14 +140,28 @@ class BackgroundWriter:
             self._store.add_faults(run, total - self._reported_faults)
             self._reported_faults = total
 
+    def _alive(self) -> bool:
+        return self._thread is not None and self._pid == os.getpid() and self._thread.is_alive()
+
     def flush(self, timeout: float = 60.0) -> bool:
         """Wait until everything submitted so far is written (or failed). True if drained."""
-        if self._thread is None or self._pid != os.getpid():
-            return True
+        if not self._alive():
+            return not self._pending
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return not self._queue.unfinished_tasks
+        while (self._pending or self._busy) and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.005)
+        return not (self._pending or self._busy)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Write what is queued, close the store's connection and end the thread."""
+        if not self._alive():
+            return
+        self._stopping = True
+        self._wake.set()
+        assert self._thread is not None
+        self._thread.join(timeout)
+        self._thread = None
 
 
 _writer: BackgroundWriter | None = None

@@ -13,6 +13,8 @@ from django_pareto.capture.fingerprint import fingerprint_id, normalize
 from django_pareto.store.records import QueryGroupRow, RequestRecord, RequestRow, RunInfo
 from django_pareto.store.tables import tables_of
 
+_CACHE_LIMIT = 20_000
+
 
 class StoreError(Exception):
     """The store cannot be read or written; the message says which store and why."""
@@ -54,14 +56,19 @@ def _schema(id_column: str) -> list[str]:
             lineno INTEGER NOT NULL,
             function TEXT NOT NULL
         )""",
+        # One row per (request, fingerprint, call site, alias): an N+1 of 50 executions is
+        # one row, with what later analysis needs to tell a loop from a repeat.
         """CREATE TABLE IF NOT EXISTS pareto_query (
             request_id BIGINT NOT NULL,
-            seq INTEGER NOT NULL,
             fingerprint_id TEXT NOT NULL,
-            alias TEXT NOT NULL,
-            duration_ms DOUBLE PRECISION NOT NULL,
             callsite_id TEXT,
-            params_hash TEXT,
+            alias TEXT NOT NULL,
+            first_seq INTEGER NOT NULL,
+            calls INTEGER NOT NULL,
+            total_ms DOUBLE PRECISION NOT NULL,
+            max_ms DOUBLE PRECISION NOT NULL,
+            distinct_params INTEGER NOT NULL,
+            max_repeats INTEGER NOT NULL,
             params TEXT
         )""",
         "CREATE INDEX IF NOT EXISTS pareto_query_request ON pareto_query (request_id)",
@@ -72,10 +79,24 @@ def _callsite_id(site: tuple[str, int, str]) -> str:
     return hashlib.blake2b(f"{site[0]}:{site[1]}:{site[2]}".encode(), digest_size=8).hexdigest()
 
 
-def _params_hash(params: Any) -> str | None:
-    if params is None:
-        return None
-    return hashlib.blake2b(repr(params).encode(), digest_size=8).hexdigest()
+class _Group:
+    """Executions of one fingerprint from one call site on one alias within a request."""
+
+    __slots__ = ("calls", "first_seq", "max_ms", "params", "params_seen", "total_ms")
+
+    def __init__(self, seq: int, params: Any) -> None:
+        self.first_seq = seq
+        self.calls = 0
+        self.total_ms = 0.0
+        self.max_ms = 0.0
+        self.params_seen: dict[int | None, int] = {}
+        self.params = params
+
+    def add(self, duration_ms: float, params_key: int | None) -> None:
+        self.calls += 1
+        self.total_ms += duration_ms
+        self.max_ms = max(self.max_ms, duration_ms)
+        self.params_seen[params_key] = self.params_seen.get(params_key, 0) + 1
 
 
 class Store(ABC):
@@ -89,6 +110,10 @@ class Store(ABC):
     description: str = ""
 
     def __init__(self) -> None:
+        # Caches of the writer: raw SQL -> fingerprint id, call site -> id, and the ids
+        # already in the store (so each is inserted once per process).
+        self._fingerprint_of: dict[str, str] = {}
+        self._callsite_of: dict[tuple[str, int, str], str] = {}
         self._known_fingerprints: set[str] = set()
         self._known_callsites: set[str] = set()
 
@@ -213,28 +238,24 @@ class Store(ABC):
         callsites: dict[str, tuple[str, str, int, str]] = {}
         query_rows: list[tuple[Any, ...]] = []
         for record in records:
+            groups: dict[tuple[str, str | None, str], _Group] = {}
             for seq, event in enumerate(record.queries):
-                text = normalize(event.sql)
-                fid = fingerprint_id(text)
-                if fid not in self._known_fingerprints and fid not in fingerprints:
-                    fingerprints[fid] = (fid, text, ",".join(tables_of(text)))
-                cid = None
-                if event.callsite is not None:
-                    cid = _callsite_id(event.callsite)
-                    if cid not in self._known_callsites and cid not in callsites:
-                        callsites[cid] = (cid, *event.callsite)
+                fid = self._fingerprint_id(event.sql, fingerprints)
+                cid = self._callsite_id(event.callsite, callsites)
+                key = (fid, cid, event.alias)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = _Group(seq, event.params if keep_params else None)
+                group.add(event.duration_ms, event.params_key)
+            for (fid, cid, alias), g in groups.items():
+                known = [n for k, n in g.params_seen.items() if k is not None]
                 query_rows.append(
                     (
-                        record.id,
-                        seq,
-                        fid,
-                        event.alias,
-                        event.duration_ms,
-                        cid,
-                        _params_hash(event.params),
-                        repr(event.params) if keep_params and event.params is not None else None,
+                        record.id, fid, cid, alias, g.first_seq, g.calls, g.total_ms, g.max_ms,
+                        len(known), max(known, default=0),
+                        repr(g.params) if g.params is not None else None,
                     )
-                )
+                )  # fmt: skip
         with self._transaction():
             run_id = self.run_id(run_name)
             if fingerprints:
@@ -256,33 +277,54 @@ class Store(ABC):
                    VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                 [
                     (
-                        r.id,
-                        run_id,
-                        r.endpoint,
-                        r.view_name,
-                        r.method,
-                        r.status,
-                        r.started_at,
-                        r.duration_ms,
-                        r.db_ms,
-                        r.query_count,
-                        r.dropped_queries,
-                        r.sampled,
+                        r.id, run_id, r.endpoint, r.view_name, r.method, r.status, r.started_at,
+                        r.duration_ms, r.db_ms, r.query_count, r.dropped_queries, r.sampled,
                         r.weight,
                     )
                     for r in records
                 ],
-            )
+            )  # fmt: skip
             if query_rows:
                 self._executemany(
-                    """INSERT INTO pareto_query (request_id, seq, fingerprint_id, alias,
-                           duration_ms, callsite_id, params_hash, params)
-                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                    """INSERT INTO pareto_query (request_id, fingerprint_id, callsite_id, alias,
+                           first_seq, calls, total_ms, max_ms, distinct_params, max_repeats,
+                           params)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)""",
                     query_rows,
                 )
         # Only after the commit: a rolled-back batch must insert these again.
         self._known_fingerprints.update(fingerprints)
         self._known_callsites.update(callsites)
+
+    def _fingerprint_id(self, sql: str, new: dict[str, tuple[str, str, str]]) -> str:
+        fid = self._fingerprint_of.get(sql)
+        if fid is None:
+            text = normalize(sql)
+            fid = fingerprint_id(text)
+            if len(self._fingerprint_of) >= _CACHE_LIMIT:
+                self._fingerprint_of.clear()
+            self._fingerprint_of[sql] = fid
+            if fid not in self._known_fingerprints and fid not in new:
+                new[fid] = (fid, text, ",".join(tables_of(text)))
+        elif fid not in self._known_fingerprints and fid not in new:
+            text = normalize(sql)  # cached id, but its insert was rolled back
+            new[fid] = (fid, text, ",".join(tables_of(text)))
+        return fid
+
+    def _callsite_id(
+        self, site: tuple[str, int, str] | None, new: dict[str, tuple[str, str, int, str]]
+    ) -> str | None:
+        if site is None:
+            return None
+        cid = self._callsite_of.get(site)
+        if cid is None:
+            cid = _callsite_id(site)
+            if len(self._callsite_of) >= _CACHE_LIMIT:
+                self._callsite_of.clear()
+            self._callsite_of[site] = cid
+        if cid not in self._known_callsites and cid not in new:
+            new[cid] = (cid, *site)
+        return cid
 
     # -- reading ----------------------------------------------------------------------------
     def request_rows(self, run_name: str) -> list[RequestRow]:
@@ -303,7 +345,7 @@ class Store(ABC):
         rows = self._execute(
             """SELECT q.fingerprint_id, f.sql, f.tables, r.endpoint,
                       c.filename, c.lineno, c.function,
-                      SUM(r.weight), SUM(q.duration_ms * r.weight)
+                      SUM(q.calls * r.weight), SUM(q.total_ms * r.weight)
                FROM pareto_query q
                JOIN pareto_request r ON r.id = q.request_id
                JOIN pareto_fingerprint f ON f.id = q.fingerprint_id

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 
-@dataclass(slots=True)
-class QueryEvent:
-    """One execution of one SQL statement inside a request."""
+class QueryEvent(NamedTuple):
+    """One execution of one SQL statement inside a request (a tuple: made per query)."""
 
-    sql: str  # raw SQL as Django executed it (normalized when written)
+    sql: str  # raw SQL as Django executed it (normalized by the writer, off the request)
     alias: str
     duration_ms: float
     callsite: tuple[str, int, str] | None
-    params: Any = None  # held only until written; stored as a hash unless RECORD_PARAMS
+    # Tells executions with equal parameters apart within one request without keeping
+    # the parameters (user data): Python's hash, meaningful only inside one process.
+    params_key: int | None = None
+    params: Any = None  # kept only with RECORD_PARAMS
 
 
 @dataclass(slots=True)
