@@ -19,13 +19,14 @@ from django_pareto import conf
 from django_pareto.capture.health import snapshot
 from django_pareto.capture.writer import get_writer, reset_writer
 from django_pareto.checks import MIDDLEWARE_PATH
+from django_pareto.doctor import Diagnosis, diagnose
 from django_pareto.report.build import build_report
 from django_pareto.store import Store, StoreError, open_store
 from django_pareto.store.records import RunInfo
 from django_pareto.verify.replay import ReplayResult, replay
 from django_pareto.verify.workload import load_workload
 
-__all__ = ["delete_run", "latest_run", "prune", "record", "report", "runs", "store"]
+__all__ = ["delete_run", "doctor", "latest_run", "prune", "record", "report", "runs", "store"]
 
 
 class RunExists(StoreError):
@@ -52,6 +53,11 @@ def latest_run() -> str:
 
 def delete_run(name: str) -> bool:
     return store().delete_run(name)
+
+
+def doctor(run: str | None = None) -> Diagnosis:
+    """Run the analyzers over a recorded run; findings ranked by the time they would save."""
+    return diagnose(store(), run or latest_run())
 
 
 def prune(older_than_days: float) -> int:

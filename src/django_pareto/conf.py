@@ -11,6 +11,8 @@ PARETO = {
     "QUEUE_SIZE": 10000,      # requests waiting to be written; beyond: dropped and counted
     "IGNORE_PATHS": ["/static/", "/media/", "/favicon.ico"],
     "RETENTION_DAYS": 30,     # requests older than this are pruned by the writer; None keeps all
+    "ANALYZERS": [...],       # dotted paths of the doctor's analyzers (the built-ins by default)
+    "N_PLUS_ONE_THRESHOLD": 5,  # executions from one call site in one request that make an N+1
 }
 """
 
@@ -23,6 +25,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from django_pareto.analyze.base import BUILTIN_ANALYZERS
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class ParetoSettings:
     QUEUE_SIZE: int = 10000
     IGNORE_PATHS: tuple[str, ...] = field(default=("/static/", "/media/", "/favicon.ico"))
     RETENTION_DAYS: float | None = 30
+    ANALYZERS: tuple[str, ...] = field(default=BUILTIN_ANALYZERS)
+    N_PLUS_ONE_THRESHOLD: int = 5
 
     @property
     def store_path(self) -> Path:
@@ -56,8 +62,9 @@ def load() -> ParetoSettings:
             f"PARETO has unknown key(s) {', '.join(unknown)}; "
             f"known keys: {', '.join(sorted(known))}"
         )
-    if "IGNORE_PATHS" in raw:
-        raw["IGNORE_PATHS"] = tuple(raw["IGNORE_PATHS"])
+    for key in ("IGNORE_PATHS", "ANALYZERS"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
     rate = float(raw.get("SAMPLE_RATE", 1.0))
     if not 0.0 <= rate <= 1.0:
         raise ImproperlyConfigured(f"PARETO['SAMPLE_RATE'] must be between 0 and 1, got {rate}")

@@ -136,6 +136,26 @@ def report(run_name: str | None, fmt: str, limit: int) -> None:
         render(data)
 
 
+@cli.command()
+@click.option("--run", "run_name", default=None, help="Run to diagnose (default: the latest).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def doctor(run_name: str | None, fmt: str) -> None:
+    """Find what slows the database down in a run, with the evidence and the fix for each.
+
+    Example: pareto doctor --run before --format json
+    """
+    from django_pareto import api
+    from django_pareto.report.findings import render_diagnosis
+
+    data = api.doctor(run_name).to_dict()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_diagnosis(data)
+
+
 @cli.group()
 def runs() -> None:
     """List, show and delete recorded runs."""

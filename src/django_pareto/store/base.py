@@ -10,7 +10,13 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django_pareto.capture.fingerprint import fingerprint_id, normalize
-from django_pareto.store.records import QueryGroupRow, RequestRecord, RequestRow, RunInfo
+from django_pareto.store.records import (
+    QueryGroupRow,
+    RequestQueryRow,
+    RequestRecord,
+    RequestRow,
+    RunInfo,
+)
 from django_pareto.store.tables import tables_of
 
 _CACHE_LIMIT = 20_000
@@ -364,6 +370,43 @@ class Store(ABC):
                 callsite=f"{row[4]}:{row[5]} in {row[6]}" if row[4] is not None else None,
                 calls=float(row[7]),
                 total_ms=float(row[8]),
+            )
+            for row in rows
+        ]
+
+    def request_queries(self, run_name: str) -> list[RequestQueryRow]:
+        """Every request's query groups, in request and execution order (for analyzers)."""
+        run_id = self.run_id(run_name, create=False)
+        if run_id is None:
+            return []
+        rows = self._execute(
+            """SELECT q.request_id, r.endpoint, r.weight, q.fingerprint_id, f.sql, f.tables,
+                      c.filename, c.lineno, c.function, q.alias, q.first_seq, q.calls,
+                      q.total_ms, q.max_ms, q.distinct_params, q.max_repeats
+               FROM pareto_query q
+               JOIN pareto_request r ON r.id = q.request_id
+               JOIN pareto_fingerprint f ON f.id = q.fingerprint_id
+               LEFT JOIN pareto_callsite c ON c.id = q.callsite_id
+               WHERE r.run_id = %s
+               ORDER BY r.started_at, q.request_id, q.first_seq""",
+            [run_id],
+        )
+        return [
+            RequestQueryRow(
+                request_id=int(row[0]),
+                endpoint=row[1],
+                weight=float(row[2]),
+                fingerprint_id=row[3],
+                sql=row[4],
+                tables=tuple(t for t in row[5].split(",") if t),
+                callsite=f"{row[6]}:{row[7]} in {row[8]}" if row[6] is not None else None,
+                alias=row[9],
+                first_seq=int(row[10]),
+                calls=int(row[11]),
+                total_ms=float(row[12]),
+                max_ms=float(row[13]),
+                distinct_params=int(row[14]),
+                max_repeats=int(row[15]),
             )
             for row in rows
         ]

@@ -63,6 +63,26 @@ class RequestRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestQueryRow:
+    """The executions of one fingerprint from one call site on one alias in one request."""
+
+    request_id: int
+    endpoint: str
+    weight: float  # what the request stands for under sampling
+    fingerprint_id: str
+    sql: str
+    tables: tuple[str, ...]
+    callsite: str | None  # "file:line in function"
+    alias: str
+    first_seq: int  # position of the first execution among the request's queries
+    calls: int
+    total_ms: float
+    max_ms: float
+    distinct_params: int  # different parameter sets seen (0 when unknown, e.g. executemany)
+    max_repeats: int  # most executions with one identical parameter set
+
+
+@dataclass(frozen=True, slots=True)
 class QueryGroupRow:
     """Query events of one run grouped by (fingerprint, endpoint, call site), weighted."""
 
