@@ -9,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
+from blog import fixes
 from blog.models import Article, Comment, Follow
 from blog.queries import popular_tags
 
@@ -62,7 +63,8 @@ def article_list(request: HttpRequest) -> JsonResponse:
         articles = articles.filter(author__username=author)
     limit = _int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _int_param(request, "offset", 0, 0, 1_000_000)
-    rows = [serialize_article(article) for article in articles[offset : offset + limit]]
+    window = fixes.api_rows(articles)[offset : offset + limit]
+    rows = [serialize_article(article) for article in window]
     return JsonResponse({"articles": rows, "articlesCount": len(rows), "offset": offset})
 
 

@@ -18,6 +18,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent  # the demo/ folder
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-do-not-deploy")
 DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
+# The N+1 code fixes of PROBLEMS.md (blog/fixes.py): on, the demo shows the "after" state.
+DEMO_N_PLUS_ONE_FIXED = os.environ.get("DEMO_FIXED", "").lower() in {"1", "true", "yes", "on"}
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
 INSTALLED_APPS = [

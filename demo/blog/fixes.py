@@ -1,0 +1,62 @@
+"""The N+1 fixes of demo/PROBLEMS.md (P1-P6), switched on by a setting.
+
+``DEMO_N_PLUS_ONE_FIXED = True`` (environment ``DEMO_FIXED=1``) makes the views load the
+related rows up front, so the demo can show the state after the code fixes without
+editing files while it runs. Off, the views keep their planted problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest
+
+from blog.models import Article, Comment
+
+
+def enabled() -> bool:
+    return bool(getattr(settings, "DEMO_N_PLUS_ONE_FIXED", False))
+
+
+def preview_rows(articles: QuerySet[Article]) -> QuerySet[Article]:
+    """What includes/article_preview.html reads per row, loaded in a few queries (P1-P4, P15).
+
+    ``.count()`` and ``.all`` on a prefetched relation use the prefetched rows, so the
+    template needs no change.
+    """
+    if not enabled():
+        return articles
+    return articles.select_related("author__profile").prefetch_related(
+        "tags", "comments", "favorited_by"
+    )
+
+
+def api_rows(articles: QuerySet[Article]) -> QuerySet[Article]:
+    """What serialize_article reads per article (P4, P15)."""
+    return articles.prefetch_related("tags", "favorited_by") if enabled() else articles
+
+
+def favorited_ids(articles: Iterable[Article], request: HttpRequest) -> set[int] | None:
+    """The viewer's favorites among ``articles`` in one query (P5), or None when off."""
+    if not enabled():
+        return None
+    user = request.user
+    if not user.is_authenticated:
+        return set()
+    ids = [a.pk for a in articles]
+    through = Article.favorited_by.through
+    return set(
+        through.objects.filter(user_id=user.pk, article_id__in=ids).values_list(
+            "article_id", flat=True
+        )
+    )
+
+
+def with_recent_comments(articles: QuerySet[Article]) -> QuerySet[Article]:
+    """Replace the bypassed prefetch of P6 by one that serves the latest comment."""
+    if not enabled():
+        return articles.prefetch_related("comments")
+    recent = Comment.objects.select_related("author").order_by("-created_at")
+    return articles.prefetch_related(Prefetch("comments", queryset=recent, to_attr="recent"))
