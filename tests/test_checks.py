@@ -38,3 +38,10 @@ def test_checks(overrides: dict[str, object], expected: list[str]) -> None:
     with override_settings(**overrides):
         assert ids() == expected
     conf.reset()
+
+
+def test_environment_names_the_run_and_the_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARETO_RUN", "deploy-42")
+    monkeypatch.setenv("PARETO_STORE", "/srv/pareto.sqlite3")
+    loaded = conf.load()
+    assert (loaded.RUN, str(loaded.store_path)) == ("deploy-42", "/srv/pareto.sqlite3")

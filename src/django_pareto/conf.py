@@ -72,6 +72,8 @@ def load() -> ParetoSettings:
     # editing settings.
     if os.environ.get("PARETO_RUN"):
         raw["RUN"] = os.environ["PARETO_RUN"]
+    if os.environ.get("PARETO_STORE"):
+        raw["STORE"] = os.environ["PARETO_STORE"]
     return ParetoSettings(**raw)
 
 
