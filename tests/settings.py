@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django_pareto",
     "tests.testapp",
+    "tests.nplusone_app",  # small apps of their own for each analyzer's tests
     "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]
 
@@ -68,7 +69,8 @@ if postgres_available(PG_DSN):
         "ENGINE": "django.db.backends.postgresql",
         "NAME": "pareto_tests",
         **PG_DSN,
-        "TEST": {"NAME": "test_pareto_tests"},
+        # Parallel runs on one server need their own test database.
+        "TEST": {"NAME": os.environ.get("PARETO_TEST_PG_NAME", "test_pareto_tests")},
     }
 
 PARETO = {"STORE": str(BASE_DIR / ".pareto" / "tests.sqlite3")}

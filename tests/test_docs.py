@@ -57,3 +57,13 @@ def test_every_report_field_is_documented(tmp_path: Path) -> None:
     fields = set(report) | set(report["endpoints"][0]) | set(report["queries"][0])
     missing = sorted(f for f in fields if f"`{f}`" not in schema)
     assert not missing, f"undocumented report fields: {missing}"
+
+
+def test_every_analyzer_finding_id_has_a_heading() -> None:
+    from django_pareto.analyze.base import BUILTIN_ANALYZERS, load_analyzers
+
+    headings = set(
+        re.findall(r"^## (pareto\.[A-Z]\d{3})$", (DOCS / "findings.md").read_text(), re.M)
+    )
+    ids = {i for analyzer in load_analyzers(BUILTIN_ANALYZERS) for i in analyzer.ids}
+    assert ids and ids <= headings, sorted(ids - headings)

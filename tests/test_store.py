@@ -280,3 +280,23 @@ def test_repeated_executions_are_one_row_that_tells_a_loop_from_a_repeat(tmp_pat
         (20, 1, 3, 9.0, 3.0, 1, 3),
         (30, 7, 1, 5.0, 5.0, 1, 1),
     ]
+
+
+def test_a_store_of_another_layout_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE pareto_run (id INTEGER PRIMARY KEY, name TEXT)")
+    old.execute("INSERT INTO pareto_run VALUES (1, 'precious')")
+    old.commit()
+    old.close()
+    with pytest.raises(StoreError, match=r"another version of django-pareto .* left untouched"):
+        SQLiteStore(path).ensure_schema()
+    assert sqlite3.connect(path).execute("SELECT name FROM pareto_run").fetchall() == [
+        ("precious",)
+    ]
+    store = SQLiteStore(tmp_path / "new.sqlite3")
+    store.ensure_schema()
+    store.ensure_schema()  # idempotent on its own layout
+    assert store._execute("SELECT value FROM pareto_meta") == [("2",)]

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from django_pareto.analyze.findings import AnalyzerResult
 
 # The default of PARETO["ANALYZERS"].
-BUILTIN_ANALYZERS: tuple[str, ...] = ()
+BUILTIN_ANALYZERS: tuple[str, ...] = ("django_pareto.analyze.nplusone.NPlusOneAnalyzer",)
 
 
 class Analyzer:

@@ -26,8 +26,13 @@ class StoreError(Exception):
     """The store cannot be read or written; the message says which store and why."""
 
 
+# The layout of the tables below; a store of another layout is refused, not migrated.
+SCHEMA_VERSION = 2
+
+
 def _schema(id_column: str) -> list[str]:
     return [
+        "CREATE TABLE IF NOT EXISTS pareto_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"""CREATE TABLE IF NOT EXISTS pareto_run (
             id {id_column},
             name TEXT NOT NULL UNIQUE,
@@ -138,10 +143,30 @@ class Store(ABC):
         pass
 
     # -- schema and runs ------------------------------------------------------------------
+    @abstractmethod
+    def _table_exists(self, name: str) -> bool: ...
+
     def ensure_schema(self) -> None:
+        """Create the tables of a new store; refuse a store of another layout, untouched."""
         with self._transaction():
+            older = self._table_exists("pareto_run") and not self._table_exists("pareto_meta")
+            version = None
+            if self._table_exists("pareto_meta"):
+                rows = self._execute("SELECT value FROM pareto_meta WHERE key = 'schema'")
+                version = int(rows[0][0]) if rows else None
+            if older or (version is not None and version != SCHEMA_VERSION):
+                raise StoreError(
+                    f"{self.description} was written by another version of django-pareto "
+                    f"(store layout {version or 1}, this version uses {SCHEMA_VERSION}). It was "
+                    "left untouched: move it aside (or delete it) to start a new store."
+                )
             for statement in _schema(self.id_column):
                 self._execute(statement)
+            if version is None:
+                self._execute(
+                    "INSERT INTO pareto_meta (key, value) VALUES ('schema', %s)",
+                    [str(SCHEMA_VERSION)],
+                )
 
     def run_id(
         self, name: str, *, create: bool = True, meta: dict[str, Any] | None = None

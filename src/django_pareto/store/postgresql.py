@@ -41,6 +41,10 @@ class PostgreSQLStore(Store):
         except DatabaseError as exc:
             raise StoreError(f"{self.description}: {exc}") from exc
 
+    def _table_exists(self, name: str) -> bool:
+        # to_regclass follows the search_path, as the unqualified names in our SQL do.
+        return self._execute("SELECT to_regclass(%s) IS NOT NULL", [name])[0][0] is True
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         try:

@@ -58,6 +58,11 @@ class SQLiteStore(Store):
             except sqlite3.Error as exc:
                 raise StoreError(self._explain(exc)) from exc
 
+    def _table_exists(self, name: str) -> bool:
+        return bool(
+            self._execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = %s", [name])
+        )
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._lock:
