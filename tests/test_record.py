@@ -195,7 +195,11 @@ def test_console_script_finds_the_project_next_to_manage_py(tmp_path: Path) -> N
     (tmp_path / "manage.py").write_text(
         'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")\n'
     )
-    env = {"PYTHONPATH": f"{root}{':'}{root / 'demo'}", "PATH": "/usr/bin:/bin"}
+    env = {
+        "PYTHONPATH": f"{root}{':'}{root / 'demo'}",
+        "PATH": "/usr/bin:/bin",
+        "PARETO_STORE": str(tmp_path / "store.sqlite3"),
+    }
     done = subprocess.run(
         [sys.executable, "-m", "django_pareto", "runs", "list"],
         cwd=tmp_path,

@@ -20,6 +20,7 @@ from django_pareto.capture.health import snapshot
 from django_pareto.capture.writer import get_writer, reset_writer
 from django_pareto.checks import MIDDLEWARE_PATH
 from django_pareto.doctor import Diagnosis, diagnose
+from django_pareto.fix.plan import FixPlan
 from django_pareto.report.build import build_report
 from django_pareto.store import Store, StoreError, open_store
 from django_pareto.store.records import RunInfo
@@ -109,6 +110,7 @@ def record(
         run,
         {
             "workload": parsed.name,
+            "workload_path": str(Path(workload).resolve()),
             "seed": parsed.seed if seed is None else seed,
             "requests_sent": result.requests,
             "wall_s": result.wall_s,
@@ -122,3 +124,75 @@ def _fault_total() -> int:
     faults = snapshot()["faults"]
     assert isinstance(faults, dict)
     return sum(faults.values())
+
+
+# -- fix and verify -------------------------------------------------------------------------
+__all__ += ["compare", "fix", "verify"]
+
+
+def fix(
+    run: str | None = None,
+    *,
+    allow_drop: bool = False,
+    app: str | None = None,
+    vendor: str | None = None,
+) -> FixPlan:
+    """The fix plan of a run: index migrations per app, code hints, what was skipped.
+
+    ``vendor`` defaults to the default database's; write the plan with
+    ``django_pareto.fix.write_migrations(plan)``.
+    """
+    from django.db import connections
+
+    from django_pareto.fix import plan_fixes
+
+    return plan_fixes(doctor(run), vendor or connections["default"].vendor, allow_drop, app)
+
+
+def compare(before: str, after: str) -> dict[str, Any]:
+    """Two runs side by side, per endpoint and in total, with before/after ratios."""
+    from django_pareto.verify.compare import compare_runs
+
+    return compare_runs(store(), before, after)
+
+
+def verify(
+    before: str,
+    *,
+    apply: list[str],
+    after: str,
+    workload: str | Path | None = None,
+    requests: int | None = None,
+    replace: bool = False,
+    alias: str = "default",
+    on_request: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Apply migrations to a scratch copy of the database, replay the workload of run
+    ``before`` there as run ``after``, and compare the two. The real database is untouched.
+    """
+    from django_pareto.verify.scratch import apply_migrations, scratch_database
+
+    found = store().run(before)
+    if found is None:
+        raise StoreError(f"no run named {before!r} in {store().description}")
+    if after == before or (store().run(after) is not None and not replace):
+        # Checked before the copy is made, which can take a while on a big database.
+        raise RunExists(f"run {after!r} already exists; pass --replace or pick another name")
+    workload = workload or found.meta.get("workload_path")
+    if not workload:
+        raise StoreError(
+            f"run {before!r} does not say which workload file it replayed: pass --workload FILE"
+        )
+    count = requests or int(found.meta.get("requests_sent") or found.requests)
+    load_workload(workload)  # a bad file fails before the copy is made
+    with scratch_database(alias):
+        apply_migrations(apply, alias)
+        record(
+            workload,
+            requests=count,
+            run=after,
+            seed=found.meta.get("seed"),
+            replace=replace,
+            on_request=on_request,
+        )
+    return compare(before, after)

@@ -22,12 +22,14 @@ class ParetoGroup(click.Group):
     """Turns the toolkit's expected errors into a clear message and exit status 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from django_pareto.fix import FixError
         from django_pareto.store.base import StoreError
+        from django_pareto.verify.scratch import ScratchError
         from django_pareto.verify.workload import WorkloadError
 
         try:
             return super().invoke(ctx)
-        except (StoreError, WorkloadError) as exc:
+        except (StoreError, WorkloadError, FixError, ScratchError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -244,6 +246,88 @@ def runs_prune(days: float) -> None:
     from django_pareto import api
 
     click.echo(f"Deleted {api.prune(days):,} requests older than {days:g} days.")
+
+
+@cli.command()
+@click.option("--run", "run_name", default=None, help="Run to fix (default: the latest).")
+@click.option("--write", is_flag=True, help="Write the migrations (default: print them).")
+@click.option("--allow-drop", is_flag=True, help="Also drop the indexes found unused.")
+@click.option("--app", default=None, help="Your app for indexes on other apps' models.")
+def fix(run_name: str | None, write: bool, allow_drop: bool, app: str | None) -> None:
+    """Turn a run's index findings into migrations, and the rest into code hints.
+
+    Without --write it is a dry run: it prints the migrations it would write.
+    Example: pareto fix --run before --app blog --write
+    """
+    from django_pareto import api
+    from django_pareto.fix import FixError, render_migrations, write_migrations
+    from django_pareto.fix.render import render_plan
+
+    try:
+        plan = api.fix(run_name, allow_drop=allow_drop, app=app)
+        rendered = render_migrations(plan)
+        if write:
+            write_migrations(plan)
+    except FixError as exc:
+        raise click.ClickException(str(exc)) from exc
+    render_plan(plan, rendered, written=write)
+
+
+@cli.command()
+@click.argument("before")
+@click.argument("after")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+def compare(before: str, after: str, fmt: str) -> None:
+    """Two runs side by side per endpoint: p50, p95, queries and database time, with ratios.
+
+    Example: pareto compare before after --format json
+    """
+    from django_pareto import api
+    from django_pareto.report.compare import render_comparison
+
+    data = api.compare(before, after)
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        render_comparison(data)
+
+
+@cli.command()
+@click.option("--run", "before", required=True, help="The run recorded before the fix.")
+@click.option("--apply", "targets", required=True, multiple=True, help="app.migration or file.")
+@click.option("--as", "after", required=True, help="Name of the run to record after the fix.")
+@click.option("--workload", type=click.Path(dir_okay=False), help="Default: the run's own.")
+@click.option("--requests", "count", type=click.IntRange(1), help="Default: as many as before.")
+@click.option("--replace", is_flag=True, help="Delete an existing run named as --as first.")
+def verify(
+    before: str,
+    targets: tuple[str, ...],
+    after: str,
+    workload: str | None,
+    count: int | None,
+    replace: bool,
+) -> None:
+    """Prove a fix: migrate a scratch copy of the database, replay the workload, compare.
+
+    The real database is never modified. Example:
+    pareto verify --run before --apply blog.0042_pareto_indexes --as after
+    """
+    from django.core.management import CommandError
+
+    from django_pareto import api
+    from django_pareto.report.compare import render_comparison
+    from django_pareto.verify.scratch import ScratchError
+
+    try:
+        data = api.verify(
+            before, apply=list(targets), after=after, workload=workload, requests=count,
+            replace=replace,
+        )  # fmt: skip
+    except (ScratchError, CommandError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    render_comparison(data)
 
 
 def main(argv: list[str] | None = None) -> None:

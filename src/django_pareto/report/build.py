@@ -21,7 +21,7 @@ def build_report(store: Store, run_name: str, *, query_limit: int = 50) -> dict[
         raise StoreError(f"no run named {run_name!r} in {store.description} (runs: {known})")
     requests = store.request_rows(run_name)
     groups = store.query_groups(run_name)
-    summary = _summary(requests)
+    totals = summary(requests)
     queries = _queries(groups)
     return {
         "schema_version": SCHEMA_VERSION,
@@ -29,15 +29,15 @@ def build_report(store: Store, run_name: str, *, query_limit: int = 50) -> dict[
         "created_at": datetime.fromtimestamp(run.created_at, UTC).isoformat(),
         "meta": run.meta,
         "faults": run.faults,
-        **summary,
-        "endpoints": _endpoints(requests),
+        **totals,
+        "endpoints": endpoint_rows(requests),
         "queries_total": len(queries),
         "queries": queries[:query_limit],
-        "bottleneck": _bottleneck(summary),
+        "bottleneck": _bottleneck(totals),
     }
 
 
-def _summary(requests: list[RequestRow]) -> dict[str, Any]:
+def summary(requests: list[RequestRow]) -> dict[str, Any]:
     count = len(requests)
     durations = [r.duration_ms for r in requests]
     total_ms = sum(durations)
@@ -73,7 +73,7 @@ def _summary(requests: list[RequestRow]) -> dict[str, Any]:
     }
 
 
-def _endpoints(requests: list[RequestRow]) -> list[dict[str, Any]]:
+def endpoint_rows(requests: list[RequestRow]) -> list[dict[str, Any]]:
     result = []
     for item, rows in rank_groups(requests, lambda r: r.endpoint, lambda r: r.duration_ms):
         durations = [r.duration_ms for r in rows]
@@ -132,18 +132,18 @@ def _breakdown(rows: list[QueryGroupRow], attribute: str) -> list[dict[str, Any]
     return [{attribute: key, "calls": calls[key], "total_ms": total} for key, total in top]
 
 
-def _bottleneck(summary: dict[str, Any]) -> dict[str, Any]:
-    share = summary["database_share"]
+def _bottleneck(totals: dict[str, Any]) -> dict[str, Any]:
+    share = totals["database_share"]
     # Database time is measured around the driver call; building the SQL and the model
     # instances is Python time, so many queries also inflate the application's share.
     per_request = (
-        f" At {summary['queries_per_request']:.0f} queries per request, part of that is the "
+        f" At {totals['queries_per_request']:.0f} queries per request, part of that is the "
         "ORM's own work per query (compiling SQL, building model instances): fewer queries "
         "cut both shares."
-        if summary["queries_per_request"] >= 10
+        if totals["queries_per_request"] >= 10
         else ""
     )
-    if summary["requests"] == 0:
+    if totals["requests"] == 0:
         return {"component": None, "share": 0.0, "explanation": "No requests were recorded."}
     if share >= 0.5:
         return {

@@ -1,0 +1,85 @@
+"""A throwaway app written to a temporary folder for each test, installed only meanwhile.
+
+Its models.py is the state *after* the printed hints are applied (two new indexes in
+Meta.indexes, one removed); its only migration is the state before. So makemigrations sees
+drift until the generated migration is written, and none after.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.test import override_settings
+
+APP = "pareto_fixapp"
+
+MODELS = """
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+
+
+class Article(models.Model):
+    title = models.CharField(max_length=200)
+    published_at = models.DateTimeField()
+    is_featured = models.BooleanField(default=False)
+    code = models.CharField(max_length=20)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["-published_at"], name="fixapp_featured_pub_idx", condition=Q(is_featured=True)),
+            models.Index(Upper("title"), name="fixapp_upper_title_idx"),
+        ]
+"""
+
+INITIAL = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Article",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("published_at", models.DateTimeField()),
+                ("is_featured", models.BooleanField(default=False)),
+                ("code", models.CharField(max_length=20)),
+            ],
+            options={
+                "indexes": [models.Index(fields=["code"], name="fixapp_code_idx")],
+            },
+        ),
+    ]
+"""
+
+
+@pytest.fixture
+def fixapp(tmp_path: Path) -> Iterator[Path]:
+    """The app's folder; the app is in INSTALLED_APPS for the duration of the test."""
+    root = tmp_path / APP
+    (root / "migrations").mkdir(parents=True)
+    (root / "__init__.py").write_text("")
+    (root / "migrations" / "__init__.py").write_text("")
+    (root / "models.py").write_text(textwrap.dedent(MODELS))
+    (root / "migrations" / "0001_initial.py").write_text(textwrap.dedent(INITIAL))
+    sys.path.insert(0, str(tmp_path))
+    try:
+        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, APP]):
+            yield root
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m == APP or m.startswith(APP + ".")]:
+            del sys.modules[name]
+        # Else the next test's fresh module would re-register the model (a warning).
+        apps.all_models.pop(APP, None)
+        apps.clear_cache()
