@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django_pareto",
     "tests.testapp",
     "tests.nplusone_app",  # small apps of their own for each analyzer's tests
+    "tests.index_app",
     "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]
 

@@ -30,7 +30,11 @@ if TYPE_CHECKING:
     from django_pareto.analyze.findings import AnalyzerResult
 
 # The default of PARETO["ANALYZERS"].
-BUILTIN_ANALYZERS: tuple[str, ...] = ("django_pareto.analyze.nplusone.NPlusOneAnalyzer",)
+BUILTIN_ANALYZERS: tuple[str, ...] = (
+    "django_pareto.analyze.nplusone.NPlusOneAnalyzer",
+    "django_pareto.analyze.indexes.MissingIndexAnalyzer",
+    "django_pareto.analyze.overindex.OverIndexAnalyzer",
+)
 
 
 class Analyzer:
