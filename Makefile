@@ -6,7 +6,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 DJANGO ?= Django>=5.2
 SCALE ?= 1
-REQUESTS ?= 800
+REQUESTS ?= 600
 
 # The newest Django needs Python >= 3.12: take the first that works of python3.13/3.12
 # (from PATH, or from pyenv if it is there), else python3.
@@ -37,17 +37,26 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# measure -> doctor -> fix -> verify, on a fresh demo database. The generated migrations are
+# applied to a scratch copy only and removed at the end, so the demo stays as it was.
+PARETO_DEMO = cd demo && ../$(BIN)/python manage.py pareto
+FIXES = blog/migrations/*_pareto_*.py
+
 demo: $(STAMP)
-	@rm -f demo/db.sqlite3 demo/db.sqlite3-*
+	@rm -f demo/db.sqlite3 demo/db.sqlite3-* demo/$(FIXES)
 	cd demo && ../$(BIN)/python manage.py migrate --verbosity 0
 	cd demo && ../$(BIN)/python manage.py seed --scale $(SCALE)
-	cd demo && ../$(BIN)/python manage.py pareto record --workload workload.toml \
-		--requests $(REQUESTS) --run demo --replace
-	cd demo && ../$(BIN)/python manage.py pareto report --run demo
+	$(PARETO_DEMO) record --workload workload.toml --requests $(REQUESTS) --run before --replace
+	$(PARETO_DEMO) report --run before
+	$(PARETO_DEMO) doctor --run before
+	$(PARETO_DEMO) fix --run before --app blog --allow-drop --write
+	cd demo && DEMO_FIXED=1 ../$(BIN)/python manage.py pareto verify --run before \
+		$$(for f in $(FIXES); do echo --apply $$f; done) --as after --replace
+	@rm -f demo/$(FIXES)
 	@echo
-	@echo "The run is stored in demo/.pareto/pareto.sqlite3. Next:"
-	@echo "  cd demo && ../$(BIN)/python manage.py pareto report --format json"
-	@echo "  cd demo && ../$(BIN)/python manage.py pareto runs list"
+	@echo "Runs 'before' and 'after' are stored in demo/.pareto/pareto.sqlite3. Next:"
+	@echo "  cd demo && ../$(BIN)/python manage.py pareto report --run before --format json"
+	@echo "  cd demo && ../$(BIN)/python manage.py pareto compare before after"
 
 clean:
 	rm -rf $(VENV) .venv-* demo/db.sqlite3* demo/.pareto tests/.pareto .mypy_cache .pytest_cache
