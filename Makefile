@@ -43,7 +43,7 @@ PARETO_DEMO = cd demo && ../$(BIN)/python manage.py pareto
 FIXES = blog/migrations/*_pareto_*.py
 
 demo: $(STAMP)
-	@rm -f demo/db.sqlite3 demo/db.sqlite3-* demo/$(FIXES)
+	@rm -rf demo/db.sqlite3 demo/db.sqlite3-* demo/$(FIXES) demo/.pareto
 	cd demo && ../$(BIN)/python manage.py migrate --verbosity 0
 	cd demo && ../$(BIN)/python manage.py seed --scale $(SCALE)
 	$(PARETO_DEMO) record --workload workload.toml --requests $(REQUESTS) --run before --replace

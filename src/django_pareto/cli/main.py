@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from django_pareto.cli.setup import configure_django
+from django_pareto.report.console import make_console
 
 
 class ParetoGroup(click.Group):
@@ -181,7 +182,7 @@ def runs_list() -> None:
             str(run.faults),
             str(run.meta.get("source", "live")),
         )
-    Console().print(table)
+    make_console().print(table)
     click.echo(f"store: {api.store().description}")
 
 

@@ -11,6 +11,7 @@ from rich.syntax import Syntax
 
 from django_pareto.fix.plan import FixPlan
 from django_pareto.fix.writer import RenderedMigration
+from django_pareto.report.console import make_console
 
 
 def _shown(path: Path) -> str:
@@ -27,7 +28,7 @@ def render_plan(
     written: bool,
     console: Console | None = None,
 ) -> None:
-    console = console or Console()
+    console = console or make_console()
     verb = "Wrote" if written else "Would write (dry run; pass --write to write it)"
     for migration in rendered:
         console.print(f"[b]{verb}[/b] {escape(_shown(migration.path))}")

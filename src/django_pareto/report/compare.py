@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from django_pareto.report.console import make_console
+
 ENDPOINT_ROWS = 25
 # (metric, column heading, format of one value)
 COLUMNS = (
@@ -58,4 +60,4 @@ def comparison_table(data: dict[str, Any]) -> Table:
 
 
 def render_comparison(data: dict[str, Any], console: Console | None = None) -> None:
-    (console or Console()).print(comparison_table(data))
+    (console or make_console()).print(comparison_table(data))

@@ -8,9 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
 
+from django_pareto.report.console import make_console
+
 
 def render_diagnosis(diagnosis: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     findings = diagnosis["findings"]
     console.print(
         f"[b]{len(findings)}[/b] finding(s) for run [b]{escape(diagnosis['run'])}[/b], "

@@ -10,6 +10,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from django_pareto.report.console import make_console
+
 ENDPOINT_ROWS = 25
 QUERY_ROWS = 15
 
@@ -125,7 +127,7 @@ def bottleneck_panel(report: dict[str, Any]) -> Panel:
 
 
 def render(report: dict[str, Any], console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or make_console()
     console.print(
         Group(
             summary_panel(report),
