@@ -19,7 +19,7 @@ from django_pareto.analyze.context import AnalysisContext
 from django_pareto.analyze.findings import AnalyzerResult, Finding, Fix, IndexSpec
 from django_pareto.analyze.schema import SchemaMap
 from django_pareto.analyze.sqlparse import ParsedQuery, TableUse, executable, parse
-from django_pareto.backends import DatabaseBackend, UnsupportedDatabase, backend_for
+from django_pareto.backends import DatabaseBackend
 
 # Below this many rows a scan reads a few pages: as cheap as an index probe, and the index
 # would only cost writes (the usual advisors' floor is in the hundreds to thousands).
@@ -127,20 +127,15 @@ class MissingIndexAnalyzer(Analyzer):
     def analyze(self, context: AnalysisContext) -> AnalyzerResult:
         result = AnalyzerResult()
         aliases = aliases_of(context)
-        backends: dict[str, DatabaseBackend | None] = {}
         notes: set[str] = set()
         narrowed: dict[tuple[str, Candidate], Candidate | None] = {}
         usages: dict[tuple[str, Candidate], Usage] = defaultdict(Usage)
         heaviest: dict[tuple[str, Candidate], tuple[float, ParsedQuery]] = {}
         for group in context.query_groups:
             alias = aliases.get(group.fingerprint_id, "default")
-            if alias not in backends:
-                try:
-                    backends[alias] = backend_for(alias)
-                except (UnsupportedDatabase, KeyError) as exc:
-                    backends[alias] = None
-                    result.notes.append(f"alias {alias}: not analyzed: {exc}")
-            backend = backends[alias]
+            backend, problem = context.backend(alias)
+            if problem and problem not in result.notes:
+                result.notes.append(problem)
             parsed = parse(group.sql)
             if backend is None or parsed.error or parsed.kind not in ("select", "update", "delete"):
                 continue
@@ -158,7 +153,7 @@ class MissingIndexAnalyzer(Analyzer):
                 if key not in heaviest or group.total_ms > heaviest[key][0]:
                     heaviest[key] = (group.total_ms, parsed)
         for (alias, candidate), usage in sorted(usages.items(), key=lambda kv: -kv[1].total_ms):
-            backend = backends[alias]
+            backend = context.backend(alias)[0]
             assert backend is not None
             parsed = heaviest[(alias, candidate)][1]
             finding = self.evaluate(context, backend, candidate, usage, parsed, notes)

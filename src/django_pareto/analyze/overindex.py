@@ -21,7 +21,7 @@ from django_pareto.analyze.context import AnalysisContext
 from django_pareto.analyze.findings import AnalyzerResult, Finding, Fix, IndexSpec
 from django_pareto.analyze.indexes import aliases_of
 from django_pareto.analyze.sqlparse import executable, parse
-from django_pareto.backends import DatabaseBackend, ExistingIndex, UnsupportedDatabase, backend_for
+from django_pareto.backends import DatabaseBackend, ExistingIndex
 
 
 @dataclass
@@ -124,15 +124,10 @@ class OverIndexAnalyzer(Analyzer):
                 entry = traffic[(alias, table)]
                 entry.reads += group.calls
                 entry.fingerprints[group.fingerprint_id] = group.sql
-        backends: dict[str, DatabaseBackend | None] = {}
         for (alias, table), usage in sorted(traffic.items()):
-            if alias not in backends:
-                try:
-                    backends[alias] = backend_for(alias)
-                except (UnsupportedDatabase, KeyError) as exc:
-                    backends[alias] = None
-                    result.notes.append(f"alias {alias}: not analyzed: {exc}")
-            backend = backends[alias]
+            backend, problem = context.backend(alias)
+            if problem and problem not in result.notes:
+                result.notes.append(problem)
             if backend is None or not backend.table_exists(table):
                 continue
             self.table(context, backend, table, usage, result)
