@@ -39,7 +39,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def findings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str, Any]]]:
+def demo_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     if "postgres" not in settings.DATABASES:
         from tests.services import skip_or_fail
 
@@ -58,11 +58,42 @@ def findings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[dict[str
         manage(env, "seed", "--scale", "0.25", "--seed", "3")
         manage(env, "pareto", "record", "--workload", "workload.toml", "--requests", "200",
                "--run", "before", "--no-progress")  # fmt: skip
-        yield json.loads(manage(env, "pareto", "doctor", "--run", "before", "--format", "json"))[
-            "findings"
-        ]
+        yield env
     finally:
         admin(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+
+
+@pytest.fixture(scope="module")
+def findings(demo_env: dict[str, str]) -> list[dict[str, Any]]:
+    report = manage(demo_env, "pareto", "doctor", "--run", "before", "--format", "json")
+    findings: list[dict[str, Any]] = json.loads(report)["findings"]
+    return findings
+
+
+def test_fix_and_verify_prove_the_gain_on_a_scratch_copy(
+    demo_env: dict[str, str], findings: list[dict[str, Any]]
+) -> None:
+    migrations = DEMO / "blog" / "migrations"
+    try:
+        manage(demo_env, "pareto", "fix", "--run", "before", "--app", "blog", "--write")
+        (written,) = migrations.glob("*_pareto_*.py")
+        manage({**demo_env, "DEMO_FIXED": "1"}, "pareto", "verify", "--run", "before",
+               "--apply", str(written), "--as", "after")  # fmt: skip
+    finally:
+        for path in migrations.glob("*_pareto_*.py"):
+            path.unlink()
+    data = json.loads(manage(demo_env, "pareto", "compare", "before", "after", "--format", "json"))
+    total = data["total"]
+    assert total["before"]["requests"] == total["after"]["requests"] == 200
+    assert total["ratio"]["queries_per_request"] > 3
+    # The real database was not migrated: only the scratch copy got the new index.
+    import psycopg
+
+    dsn = settings.PG_DSN  # type: ignore[misc]
+    with psycopg.connect(host=dsn["HOST"], port=dsn["PORT"], user=dsn["USER"],
+                         password=dsn["PASSWORD"], dbname=DATABASE) as conn:  # fmt: skip
+        names = {r[0] for r in conn.execute("SELECT name FROM django_migrations")}
+    assert not any("pareto" in name for name in names)
 
 
 def test_n_plus_ones_and_repeats(findings: list[dict[str, Any]]) -> None:
