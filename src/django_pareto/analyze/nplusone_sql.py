@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import cast
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+
+from django_pareto.analyze.sqlparse import conjuncts
+from django_pareto.store.tables import parseable
 
 Column = tuple[str, str]  # (table, column)
 
@@ -42,20 +44,10 @@ class QueryShape:
         )
 
 
-def _plain(sql: str) -> str:
-    # Fingerprints hold placeholders and collapsed lists (see store/tables.py).
-    return sql.replace("(...)", "(NULL)").replace("), ...", ")").replace("%s", "NULL")
-
-
 def _conditions(where: exp.Expression | None) -> list[exp.Expression]:
     if where is None:
         return []
-    node = where.this if isinstance(where, exp.Where) else where
-    while isinstance(node, exp.Paren):
-        node = node.this
-    if isinstance(node, exp.And):
-        return [cast(exp.Expression, c.unnest()) for c in node.flatten()]
-    return [node]
+    return conjuncts(where.this if isinstance(where, exp.Where) else where)
 
 
 def _is_parameter(node: exp.Expression) -> bool:
@@ -68,7 +60,7 @@ def shape_of(sql: str) -> QueryShape | None:
     if sql.lstrip()[:6].upper() != "SELECT":
         return None
     try:
-        statement = sqlglot.parse_one(_plain(sql), read="postgres")
+        statement = sqlglot.parse_one(parseable(sql), read="postgres")
     except (SqlglotError, RecursionError, ValueError):
         return None
     if not isinstance(statement, exp.Select):

@@ -159,13 +159,13 @@ def _read_scope(scope: exp.Expression, result: ParsedQuery, *, top: bool) -> Non
 
     where = scope.args.get("where")
     if where is not None:
-        for conjunct in _conjuncts(where.this):
+        for conjunct in conjuncts(where.this):
             _read_predicate(conjunct, result, resolve, bind)
     for join in scope.args.get("joins") or []:
         on = join.args.get("on")
         if on is None:
             continue
-        for conjunct in _conjuncts(on):
+        for conjunct in conjuncts(on):
             if isinstance(conjunct, exp.EQ):
                 for side in (conjunct.this, conjunct.expression):
                     if (col := resolve(side)) is not None:
@@ -196,11 +196,12 @@ def _slot_index(holder: exp.Placeholder) -> int | None:
     return int(name[1:]) if name.startswith("p") and name[1:].isdigit() else None
 
 
-def _conjuncts(node: exp.Expression) -> list[exp.Expression]:
+def conjuncts(node: exp.Expression) -> list[exp.Expression]:
+    """The terms of an AND chain, parentheses removed."""
     while isinstance(node, exp.Paren):
         node = node.this
     if isinstance(node, exp.And):
-        return _conjuncts(node.this) + _conjuncts(node.expression)
+        return conjuncts(node.this) + conjuncts(node.expression)
     return [node]
 
 

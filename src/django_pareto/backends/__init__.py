@@ -22,19 +22,28 @@ __all__ = [
     "InsertCost",
     "Plan",
     "UnsupportedDatabase",
+    "backend_class",
     "backend_for",
 ]
+
+
+def backend_class(vendor: str) -> type[DatabaseBackend] | None:
+    """The backend class of a Django vendor name, or None when there is none."""
+    if vendor == "postgresql":
+        from django_pareto.backends.postgresql import PostgreSQLBackend
+
+        return PostgreSQLBackend
+    if vendor == "sqlite":
+        from django_pareto.backends.sqlite import SQLiteBackend
+
+        return SQLiteBackend
+    return None
 
 
 def backend_for(alias: str) -> DatabaseBackend:
     """The backend of a Django database alias; ``UnsupportedDatabase`` for other vendors."""
     vendor = connections[alias].vendor
-    if vendor == "postgresql":
-        from django_pareto.backends.postgresql import PostgreSQLBackend
-
-        return PostgreSQLBackend(alias)
-    if vendor == "sqlite":
-        from django_pareto.backends.sqlite import SQLiteBackend
-
-        return SQLiteBackend(alias)
-    raise UnsupportedDatabase(f"no index analysis for {vendor} (alias {alias!r})")
+    cls = backend_class(vendor)
+    if cls is None:
+        raise UnsupportedDatabase(f"no index analysis for {vendor} (alias {alias!r})")
+    return cls(alias)

@@ -98,6 +98,8 @@ class DatabaseBackend:
     iexact_uses_upper = False
     # Does the database count the scans of each index (pg_stat_user_indexes)?
     has_index_usage_stats = False
+    # Can an index be built without locking writes (CREATE INDEX CONCURRENTLY)?
+    supports_concurrent_index_builds = False
 
     def __init__(self, alias: str) -> None:
         self.alias = alias

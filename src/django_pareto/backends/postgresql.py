@@ -21,6 +21,7 @@ from django_pareto.backends.base import (
 class PostgreSQLBackend(DatabaseBackend):
     vendor = "postgresql"
     supports_expression_indexes = True
+    supports_concurrent_index_builds = True
     # Django compiles iexact to UPPER("col"::text) = UPPER(%s) on PostgreSQL.
     iexact_uses_upper = True
     has_index_usage_stats = True

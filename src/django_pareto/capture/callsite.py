@@ -64,15 +64,19 @@ def display_name(filename: str) -> str:
 
 def find(frame: FrameType | None = None) -> CallSite | None:
     """The innermost frame in user code above the caller, or None (e.g. a library query)."""
-    f: FrameType | None = frame if frame is not None else sys._getframe(1)
-    depth = 0
-    while f is not None and depth < _MAX_DEPTH:
+    return _walk(frame if frame is not None else sys._getframe(1))[0]
+
+
+def _walk(f: FrameType | None) -> tuple[CallSite | None, int]:
+    """The first call site from ``f`` up, and how many frames above ``f`` it was."""
+    steps = 0
+    while f is not None and steps < _MAX_DEPTH:
         site = _site_at(f)
         if site is not None:
-            return site
+            return site, steps
         f = f.f_back
-        depth += 1
-    return None
+        steps += 1
+    return None, steps
 
 
 # SQL text -> how many frames above find_for's caller its call site was, last time.
@@ -101,18 +105,12 @@ def find_for(sql: str) -> CallSite | None:
             site = _site_at(candidate)
             if site is not None:
                 return site
-    f: FrameType | None = sys._getframe(1)
-    depth = 1
-    while f is not None and depth < _MAX_DEPTH:
-        site = _site_at(f)
-        if site is not None:
-            if len(_depth_of) >= _CACHE_LIMIT:
-                _depth_of.clear()
-            _depth_of[sql] = depth
-            return site
-        f = f.f_back
-        depth += 1
-    return None
+    site, steps = _walk(sys._getframe(1))
+    if site is not None:
+        if len(_depth_of) >= _CACHE_LIMIT:
+            _depth_of.clear()
+        _depth_of[sql] = 1 + steps  # counted from this frame, as sys._getframe counts
+    return site
 
 
 def _site_at(f: FrameType) -> CallSite | None:

@@ -22,11 +22,9 @@ from django.db.migrations.operations.special import RunSQL
 from django.db.migrations.state import ProjectState
 
 from django_pareto.analyze.findings import Finding, IndexSpec
+from django_pareto.backends import backend_class
 from django_pareto.doctor import Diagnosis
 from django_pareto.fix import indexes
-
-# Does the vendor build and drop indexes without locking writes (CREATE INDEX CONCURRENTLY)?
-CONCURRENT_INDEX_VENDORS = frozenset({"postgresql"})
 
 
 class FixError(Exception):
@@ -94,7 +92,8 @@ def plan_fixes(
         raise FixError(
             f"--app {app_override}: not an installed app of this project with migrations"
         )
-    concurrently = vendor in CONCURRENT_INDEX_VENDORS
+    backend = backend_class(vendor)
+    concurrently = backend is not None and backend.supports_concurrent_index_builds
     seen: set[str] = set()
     for finding in diagnosis.findings:
         spec = finding.fix.add_index or finding.fix.remove_index

@@ -11,12 +11,15 @@ from sqlglot.errors import SqlglotError
 _QUOTED_AFTER_KEYWORD = re.compile(r'\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+"([^"]+)"', re.IGNORECASE)
 
 
+def parseable(fingerprint: str) -> str:
+    """A fingerprint as SQL a parser reads: placeholders and collapsed lists made plain."""
+    return fingerprint.replace("(...)", "(NULL)").replace("), ...", ")").replace("%s", "NULL")
+
+
 def tables_of(sql: str) -> tuple[str, ...]:
     """Sorted table names in ``sql``; a regex fallback keeps odd SQL from losing its tables."""
     try:
-        # Fingerprints hold placeholders and collapsed lists; give the parser plain SQL.
-        plain = sql.replace("(...)", "(NULL)").replace("), ...", ")").replace("%s", "NULL")
-        parsed = sqlglot.parse(plain, read="postgres")
+        parsed = sqlglot.parse(parseable(sql), read="postgres")
         names = {
             t.name
             for statement in parsed
