@@ -26,9 +26,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django_pareto",
+    "django_pareto.querycache",
     "tests.testapp",
     "tests.nplusone_app",  # small apps of their own for each analyzer's tests
     "tests.index_app",
+    "tests.qc_app",
     "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]
 
@@ -75,3 +77,6 @@ if postgres_available(PG_DSN):
     }
 
 PARETO = {"STORE": str(BASE_DIR / ".pareto" / "tests.sqlite3")}
+
+# The query cache's tests run on locmem by default and on Redis where they say so.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -21,4 +21,5 @@ urlpatterns = [
     re_path(r"^legacy/(?P<k>[0-9]+)/$", views.k_queries, name="legacy"),
     path("boom/", views.boom, name="boom"),
     path("async/", views.async_view, name="async"),
+    path("qc/", include("tests.qc_app.urls")),
 ]

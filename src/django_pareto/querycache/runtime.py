@@ -1,0 +1,199 @@
+"""The query cache's state in this process: settings, the shared cache, what each database
+holds, and what each connection's transaction has done."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from django.core.cache import caches
+from django.db.backends.base.base import BaseDatabaseWrapper
+
+from django_pareto.querycache import conf, metrics
+from django_pareto.querycache.generations import Generations
+from django_pareto.querycache.sqlinfo import ALL, Statement
+
+logger = logging.getLogger("django_pareto.querycache")
+
+# A catalog that lacks a table a query names is reloaded at most this often (a table
+# created by another process's migration); meanwhile such reads are not cached.
+CATALOG_RELOAD_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Lower-cased names of a database's tables and views."""
+
+    tables: frozenset[str]
+    views: frozenset[str]
+    loaded_at: float
+
+
+@dataclass
+class TransactionState:
+    wrote: bool = False  # its own reads must not be served or stored from here on
+    registered: set[tuple[tuple[str, ...], frozenset[str]]] = field(default_factory=set)
+
+
+class Runtime:
+    def __init__(self, settings: conf.QueryCacheSettings) -> None:
+        self.settings = settings
+        self.cache = caches[settings.CACHE]
+        self.generations = Generations(self.cache, settings.KEY_PREFIX)
+        self._catalogs: dict[str, Catalog] = {}
+
+    # -- what the database holds ---------------------------------------------------------
+
+    def catalog(self, connection: BaseDatabaseWrapper, reload: bool = False) -> Catalog | None:
+        found = self._catalogs.get(connection.alias)
+        if found is not None and not (
+            reload and time.monotonic() - found.loaded_at > CATALOG_RELOAD_SECONDS
+        ):
+            return found
+        token = internal.set(True)
+        try:
+            with connection.cursor() as cursor:
+                infos = connection.introspection.get_table_list(cursor)
+        except Exception as exc:  # e.g. an aborted transaction: don't cache for now
+            logger.debug("query cache: reading the table list failed: %r", exc)
+            return found
+        finally:
+            internal.reset(token)
+        found = Catalog(
+            frozenset(i.name.lower() for i in infos if i.type != "v"),
+            frozenset(i.name.lower() for i in infos if i.type == "v"),
+            time.monotonic(),
+        )
+        self._catalogs[connection.alias] = found
+        return found
+
+    def forget_catalog(self, alias: str) -> None:
+        self._catalogs.pop(alias, None)
+
+    def read_tables(
+        self, connection: BaseDatabaseWrapper, stmt: Statement, named: Iterable[str] = ()
+    ) -> frozenset[str] | None:
+        """The tables a read depends on, or None when that can't be known for sure."""
+        if stmt.volatile:
+            return None
+        catalog = self.catalog(connection)
+        if catalog is None:
+            return None
+        named = {n.lower() for n in named}
+        if not named <= catalog.tables:
+            catalog = self.catalog(connection, reload=True)
+            if catalog is None or not named <= catalog.tables:
+                return None
+        if stmt.tables & catalog.views:  # a view's base tables are not known here
+            return None
+        tables = stmt.tables & catalog.tables
+        return tables or None
+
+    # -- what a connection's transaction has done ------------------------------------------
+
+    def state(self, connection: BaseDatabaseWrapper) -> TransactionState:
+        state: TransactionState | None = getattr(connection, "_pareto_querycache", None)
+        if state is None:
+            state = TransactionState()
+            connection._pareto_querycache = state  # type: ignore[attr-defined]
+        elif state.wrote and not connection.in_atomic_block and connection.autocommit:
+            state.wrote = False  # committed or rolled back since
+            state.registered.clear()
+        return state
+
+    def usable(self, connection: BaseDatabaseWrapper) -> bool:
+        """May reads on this connection use the cache right now?"""
+        if _disabled.get():
+            return False
+        aliases = self.settings.DATABASES
+        if aliases is not None and connection.alias not in aliases:
+            return False
+        if not connection.autocommit and not connection.in_atomic_block:
+            return False  # manual transaction management: no commit hook to rely on
+        if self.state(connection).wrote:
+            return False
+        return self.generations.healthy
+
+    def can_store(self, connection: BaseDatabaseWrapper) -> bool:
+        """Does a read here see every commit made before it began? Only then may it be
+        stored: a transaction's older snapshot (SQLite, REPEATABLE READ) could be stale."""
+        if not connection.in_atomic_block:
+            return True
+        return connection.vendor == "postgresql" and _read_committed(connection)
+
+    def wrote(self, connection: BaseDatabaseWrapper, stmt: Statement) -> None:
+        """A write ran: invalidate now (autocommit) or when its transaction commits."""
+        if stmt.schema:
+            self.forget_catalog(connection.alias)
+        tables = stmt.tables
+        if connection.in_atomic_block:
+            state = self.state(connection)
+            state.wrote = True
+            key = (tuple(connection.savepoint_ids), tables)
+            if key not in state.registered:  # once per table set and savepoint
+                state.registered.add(key)
+                connection.on_commit(functools.partial(self.generations.bump, tables), robust=True)
+        else:
+            if not connection.autocommit:
+                self.state(connection).wrote = True
+            self.generations.bump(tables)
+
+    def invalidate(self, tables: Iterable[str]) -> None:
+        self.generations.bump({t.lower() for t in tables} or {ALL})
+
+
+def _read_committed(connection: BaseDatabaseWrapper) -> bool:
+    # psycopg 2 and 3 both number READ COMMITTED 1; Django's default on PostgreSQL.
+    level = getattr(connection, "isolation_level", None)
+    try:
+        return level is not None and int(level) == 1
+    except (TypeError, ValueError):
+        return False
+
+
+_runtime: Runtime | None = None
+_enabled = False
+_disabled: ContextVar[bool] = ContextVar("pareto_querycache_disabled", default=False)
+# Set while the cache runs its own statements (the table list): the hook lets them be.
+internal: ContextVar[bool] = ContextVar("pareto_querycache_internal", default=False)
+
+
+def enable() -> None:
+    global _enabled
+    _enabled = True
+
+
+def get() -> Runtime | None:
+    """The runtime, or None before the app is ready or when it can't start."""
+    global _runtime
+    if _runtime is None and _enabled:
+        try:
+            _runtime = Runtime(conf.get())
+        except Exception as exc:  # a bad CACHE alias: the site still runs, uncached
+            metrics.count("faults")
+            logger.error("query cache disabled: %s", exc)
+            return None
+    return _runtime
+
+
+def reset(**_: object) -> None:
+    """Forget the settings and the runtime (connected to ``setting_changed``)."""
+    global _runtime
+    conf.reset()
+    _runtime = None
+
+
+@contextmanager
+def disabled() -> Iterator[None]:
+    """Bypass the query cache inside this block (reads go to the database; writes still
+    invalidate)."""
+    token = _disabled.set(True)
+    try:
+        yield
+    finally:
+        _disabled.reset(token)
