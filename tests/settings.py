@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "tests.testapp",
     "tests.nplusone_app",  # small apps of their own for each analyzer's tests
     "tests.index_app",
+    "tests.partial_app",
     "tests.qc_app",
     "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]

@@ -1,4 +1,5 @@
-"""The N+1 fixes of demo/PROBLEMS.md (P1-P6), switched on by a setting.
+"""The code fixes of demo/PROBLEMS.md (N+1s P1-P6, duplicates P7-P8, the cache of P16),
+switched on by a setting.
 
 ``DEMO_N_PLUS_ONE_FIXED = True`` (environment ``DEMO_FIXED=1``) makes the views load the
 related rows up front, so the demo can show the state after the code fixes without
@@ -8,16 +9,25 @@ editing files while it runs. Off, the views keep their planted problems.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 
 from blog.models import Article, Comment
+from django_pareto.querycache import cached
+
+_T = TypeVar("_T", bound=QuerySet[Any])
 
 
 def enabled() -> bool:
     return bool(getattr(settings, "DEMO_N_PLUS_ONE_FIXED", False))
+
+
+def cached_aggregate(queryset: _T) -> _T:
+    """P16: the query cache keeps the result until a table it reads is written."""
+    return cached(queryset, timeout=600) if enabled() else queryset
 
 
 def preview_rows(articles: QuerySet[Article]) -> QuerySet[Article]:

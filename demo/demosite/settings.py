@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_pareto",
+    "django_pareto.querycache",  # used by the demo's fixes (DEMO_FIXED=1): P16
     "blog",
 ]
 
@@ -81,6 +82,16 @@ STATIC_URL = "static/"
 LOGIN_URL = "blog:login"
 LOGIN_REDIRECT_URL = "blog:home"
 LOGOUT_REDIRECT_URL = "blog:home"
+
+# The query cache needs a cache shared by every process: Redis when REDIS_URL is set;
+# the demo's in-process replay is one process, for which locmem is enough.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+        }
+    }
 
 # django-pareto: recordings of this site are filed under the run name "demo" by default.
 PARETO = {"RUN": "demo"}

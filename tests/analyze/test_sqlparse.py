@@ -10,7 +10,20 @@ import pytest
 from django.db import connection
 from django.db.models import QuerySet
 
-from django_pareto.analyze.sqlparse import ESCAPE, LIMIT, OFFSET, PATTERN, VALUE, parse
+from django_pareto.analyze.sqlparse import (
+    ESCAPE,
+    IS_FALSE,
+    IS_NULL,
+    IS_TRUE,
+    LIMIT,
+    NOT_NULL,
+    OFFSET,
+    PATTERN,
+    VALUE,
+    Predicate,
+    index_predicates,
+    parse,
+)
 from django_pareto.capture.fingerprint import normalize
 from tests.index_app.models import Hit, Item, Member
 
@@ -117,3 +130,57 @@ def test_writes_name_their_target_table() -> None:
 def test_unparsable_sql_is_reported_not_raised() -> None:
     parsed = parse("SELEC nonsense FROM (")
     assert parsed.error is not None and parsed.tables == {}
+
+
+T = 'SELECT "t"."id" FROM "t" WHERE '
+# (WHERE clause, predicates, equality columns): PostgreSQL writes boolean lookups out
+# ("flag", NOT "flag"); SQLite passes them as %s, where the value is unknown.
+PREDICATES: list[tuple[str, list[Predicate], list[str]]] = [
+    ('"t"."flag"', [Predicate("flag", IS_TRUE)], ["flag"]),
+    ('NOT "t"."flag"', [Predicate("flag", IS_FALSE)], ["flag"]),
+    ('"t"."flag" = true', [Predicate("flag", IS_TRUE)], ["flag"]),
+    ('"t"."d" IS NULL', [Predicate("d", IS_NULL)], ["d"]),
+    # IS NOT NULL is a range of a B-tree, not an equality column
+    ('"t"."d" IS NOT NULL', [Predicate("d", NOT_NULL)], []),
+    ('NOT ("t"."d" IS NULL)', [Predicate("d", NOT_NULL)], []),
+    (
+        '("t"."d" IS NULL AND "t"."o" = %s)',
+        [Predicate("d", IS_NULL)],
+        ["d", "o"],
+    ),
+    ('"t"."flag" = %s', [], ["flag"]),  # SQLite's filter(flag=True)
+    ('"t"."flag" IS NOT TRUE', [], []),  # matches NULL too: not NOT "flag"
+    ('("t"."flag" OR "t"."d" IS NULL)', [], []),  # no single index
+]
+
+
+@pytest.mark.parametrize(("where", "predicates", "equality"), PREDICATES)
+def test_conditions_written_out_in_the_sql(
+    where: str, predicates: list[Predicate], equality: list[str]
+) -> None:
+    use = parse(normalize(T + where)).tables["t"]
+    assert (use.predicates, use.equality) == (predicates, equality)
+
+
+def test_django_writes_these_conditions() -> None:
+    sql = fingerprint(Item.objects.filter(kind__isnull=True, created_at__isnull=False))
+    assert set(parse(sql).tables[ITEM].predicates) == {
+        Predicate("kind_id", IS_NULL),
+        Predicate("created_at", NOT_NULL),
+    }
+    # A reverse relation "is null" is a missing match of an outer join, not rows of the table.
+    sql = fingerprint(Member.objects.filter(items__isnull=True))
+    assert parse(sql).tables[ITEM].predicates == []
+
+
+def test_the_condition_of_an_existing_partial_index() -> None:
+    # as PostgreSQL's pg_get_indexdef and SQLite's sqlite_master give them
+    pg = "CREATE INDEX i ON public.t USING btree (c DESC) WHERE (archived_at IS NULL)"
+    assert index_predicates(pg) == frozenset({Predicate("archived_at", IS_NULL)})
+    both = "CREATE INDEX i ON t USING btree (c) WHERE ((NOT is_hidden) AND (d IS NOT NULL))"
+    assert index_predicates(both) == frozenset(
+        {Predicate("is_hidden", IS_FALSE), Predicate("d", NOT_NULL)}
+    )
+    assert index_predicates('CREATE INDEX "i" ON "t" ("c")') == frozenset()
+    # a condition these predicates cannot say: the index is never taken to serve a query
+    assert index_predicates('CREATE INDEX "i" ON "t" ("c") WHERE "n" > 3') is None

@@ -1,8 +1,9 @@
-"""A throwaway app written to a temporary folder for each test, installed only meanwhile.
+"""Throwaway apps written to a temporary folder for each test, installed only meanwhile.
 
-Its models.py is the state *after* the printed hints are applied (two new indexes in
-Meta.indexes, one removed); its only migration is the state before. So makemigrations sees
-drift until the generated migration is written, and none after.
+Their models.py is the state *after* the printed hints are applied (in ``fixapp`` two new
+indexes in Meta.indexes, one removed; in ``partialapp`` the partial index the analyzer
+advises); their only migration is the state before. So makemigrations sees drift until the
+generated migration is written, and none after.
 """
 
 from __future__ import annotations
@@ -63,23 +64,76 @@ class Migration(migrations.Migration):
 """
 
 
-@pytest.fixture
-def fixapp(tmp_path: Path) -> Iterator[Path]:
-    """The app's folder; the app is in INSTALLED_APPS for the duration of the test."""
-    root = tmp_path / APP
+# The state after `pareto fix` for a partial index the analyzer advises itself (see
+# test_migrations.test_advised_partial_index_*): the open tasks, oldest first. The index name
+# is the analyzer's stable one, so a change to how it names indexes shows here as drift.
+PARTIAL_APP = "pareto_partialapp"
+
+PARTIAL_MODELS = """
+from django.db import models
+from django.db.models import Q
+
+
+class Task(models.Model):
+    title = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+    done_at = models.DateTimeField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["created_at"], name="pareto_part_created_b95866_idx", condition=Q(done_at__isnull=True)),
+        ]
+"""
+
+PARTIAL_INITIAL = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Task",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("created_at", models.DateTimeField()),
+                ("done_at", models.DateTimeField(null=True)),
+            ],
+        ),
+    ]
+"""
+
+
+def throwaway_app(tmp_path: Path, app: str, models: str, initial: str) -> Iterator[Path]:
+    """Write the app, install it for the duration of the test, and forget it after."""
+    root = tmp_path / app
     (root / "migrations").mkdir(parents=True)
     (root / "__init__.py").write_text("")
     (root / "migrations" / "__init__.py").write_text("")
-    (root / "models.py").write_text(textwrap.dedent(MODELS))
-    (root / "migrations" / "0001_initial.py").write_text(textwrap.dedent(INITIAL))
+    (root / "models.py").write_text(textwrap.dedent(models))
+    (root / "migrations" / "0001_initial.py").write_text(textwrap.dedent(initial))
     sys.path.insert(0, str(tmp_path))
     try:
-        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, APP]):
+        with override_settings(INSTALLED_APPS=[*settings.INSTALLED_APPS, app]):
             yield root
     finally:
         sys.path.remove(str(tmp_path))
-        for name in [m for m in sys.modules if m == APP or m.startswith(APP + ".")]:
+        for name in [m for m in sys.modules if m == app or m.startswith(app + ".")]:
             del sys.modules[name]
         # Else the next test's fresh module would re-register the model (a warning).
-        apps.all_models.pop(APP, None)
+        apps.all_models.pop(app, None)
         apps.clear_cache()
+
+
+@pytest.fixture
+def fixapp(tmp_path: Path) -> Iterator[Path]:
+    """The app's folder; the app is in INSTALLED_APPS for the duration of the test."""
+    yield from throwaway_app(tmp_path, APP, MODELS, INITIAL)
+
+
+@pytest.fixture
+def partialapp(tmp_path: Path) -> Iterator[Path]:
+    """A task list whose open tasks (a few percent) want a partial index."""
+    yield from throwaway_app(tmp_path, PARTIAL_APP, PARTIAL_MODELS, PARTIAL_INITIAL)

@@ -5,15 +5,22 @@ Regenerate the golden files with PARETO_REGENERATE_GOLDEN=1 (and review the diff
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
-from django.db import connection
+from django.db import connection, connections
 
+from django_pareto.analyze.indexes import MissingIndexAnalyzer
+from django_pareto.analyze.sqlparse import IS_NULL, Predicate, executable, parse
+from django_pareto.backends import backend_for
 from django_pareto.fix import FixError, plan_fixes, render_migrations, write_migrations
+from tests.fix.conftest import PARTIAL_APP
 from tests.fix.helpers import AUTH_USERNAME, EVERYTHING, add, diagnosis
+from tests.index_app.scenario import record
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -42,9 +49,9 @@ def test_header_names_django(fixapp: Path) -> None:
     assert rendered.name == "0002_pareto_auth_user_upper_username_idx"
 
 
-def drift() -> bool:
+def drift(app: str = "pareto_fixapp") -> bool:
     try:
-        call_command("makemigrations", "pareto_fixapp", check=True, dry_run=True, verbosity=0)
+        call_command("makemigrations", app, check=True, dry_run=True, verbosity=0)
     except SystemExit:
         return True
     return False
@@ -116,3 +123,66 @@ def test_concurrent_migration_applies_on_postgresql(fixapp: Path, postgres_alias
     finally:
         call_command("migrate", "pareto_fixapp", "zero", database=postgres_alias, verbosity=0)
     assert "auth_user_upper_username_idx" not in names("auth_user")
+
+
+@pytest.mark.django_db(databases=["default", "postgres"], transaction=True)
+@pytest.mark.parametrize("alias", ["default", "postgres"])
+def test_advised_partial_index_applies_without_drift(
+    partialapp: Path, tmp_path: Path, alias: str, request: pytest.FixtureRequest
+) -> None:
+    """From a recorded run to a migrated partial index: the analyzer's spec, the migration
+    (golden), the Meta.indexes line, no drift, and the database using the index."""
+    if alias == "postgres":
+        request.getfixturevalue("postgres_alias")
+    vendor = connections[alias].vendor
+    table = f"{PARTIAL_APP}_task"
+    call_command("migrate", PARTIAL_APP, database=alias, verbosity=0)
+    try:
+        task = apps.get_model(PARTIAL_APP, "Task")
+        start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+        task.objects.using(alias).bulk_create(
+            task(
+                title=f"task {i}",
+                created_at=start + dt.timedelta(minutes=i),
+                done_at=None if i % 50 == 7 else start,  # 2% open
+            )
+            for i in range(6_000)
+        )
+        tasks = task.objects.using(alias)
+        cases = [
+            (
+                "GET /open/",
+                lambda: list(tasks.filter(done_at__isnull=True).order_by("created_at")[:20]),
+                5.0,
+            )
+        ]
+        context = record(tmp_path, alias, cases)
+        (finding,) = MissingIndexAnalyzer().analyze(context).findings
+        spec = finding.fix.add_index
+        assert spec is not None
+        assert (spec.table, spec.fields, spec.condition) == (
+            table,
+            ("created_at",),
+            "Q(done_at__isnull=True)",
+        )
+        plan = plan_fixes(diagnosis(finding), vendor)
+        (rendered,) = render_migrations(plan, include_header=False)
+        assert_golden(f"partial_{vendor}.py", rendered.text)
+        (hint,) = plan.hints
+        assert hint.code is not None
+        source = (partialapp / "models.py").read_text()
+        assert all(line.strip() in source for line in hint.code.splitlines())
+        assert drift(PARTIAL_APP)
+        write_migrations(plan)
+        assert not drift(PARTIAL_APP)
+        call_command("migrate", PARTIAL_APP, database=alias, verbosity=0)
+        backend = backend_for(alias)
+        (index,) = [i for i in backend.indexes(table) if i.name == spec.name]
+        assert index.partial and index.predicates == frozenset({Predicate("done_at", IS_NULL)})
+        # The index the migration made is the one that was verified: the query uses it.
+        sql = finding.evidence["queries"][0]
+        binding = backend.bind(parse(sql))
+        used = backend.explain(executable(sql), binding.params)
+        assert used is not None and spec.name in used.indexes, used
+    finally:
+        call_command("migrate", PARTIAL_APP, "zero", database=alias, verbosity=0)

@@ -165,3 +165,21 @@ def test_large_results_are_not_stored(querycache: Any, queries: Any) -> None:
     Post.objects.bulk_create(Post(title=str(i)) for i in range(3))
     assert not served("default", lambda: list(Post.objects.cache()), queries)
     assert served("default", lambda: list(Post.objects.cache()[:2]), queries)
+
+
+def test_configuration_checks(settings: Any) -> None:
+    from django.core.checks import run_checks
+
+    def ids() -> set[str]:
+        return {m.id for m in run_checks(tags=["caches"]) if m.id and m.id.startswith("pareto.")}
+
+    settings.PARETO_QUERYCACHE = {"CACHE": "nowhere"}
+    assert ids() == {"pareto.E004"}
+    settings.PARETO_QUERYCACHE = {"MODE": "everything"}
+    assert ids() == {"pareto.E004"}
+    settings.PARETO_QUERYCACHE = {}
+    assert ids() == {"pareto.W003"}  # the test settings' default cache is locmem
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "x"}
+    }
+    assert ids() == set()

@@ -2,23 +2,35 @@
 
 For each fingerprint, per table: equality (and IN) columns first, then the ORDER BY of a
 ``LIMIT`` query (with its directions), then one range column, and ``UPPER(col)`` where the
-ORM compiles a lookup to a function. A candidate is dropped when an existing index serves it,
-when the table is small, or when its columns match too many rows; what is left is verified
-(HypoPG on PostgreSQL, a real index on a scratch copy on SQLite) before it is advised.
+ORM compiles a lookup to a function. A condition the SQL spells out (``"flag"``, ``IS NULL``)
+that matches few rows gets a partial index instead, keyed on the rest (``partial_indexes``).
+A candidate is dropped when an existing index serves it, when the table is small, or when
+its columns match too many rows; what is left is verified (HypoPG on PostgreSQL, a real index
+on a scratch copy on SQLite) before it is advised, partial candidates first: a query a
+partial index serves is not counted again for a full one.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from django_pareto.analyze import partial_indexes as partial
 from django_pareto.analyze.base import Analyzer
 from django_pareto.analyze.context import AnalysisContext
 from django_pareto.analyze.findings import AnalyzerResult, Finding, Fix, IndexSpec
+from django_pareto.analyze.partial_indexes import MAX_PARTIAL_FRACTION
 from django_pareto.analyze.schema import SchemaMap
-from django_pareto.analyze.sqlparse import ParsedQuery, TableUse, executable, parse
+from django_pareto.analyze.sqlparse import (
+    IS_NULL,
+    ParsedQuery,
+    Predicate,
+    TableUse,
+    executable,
+    parse,
+)
 from django_pareto.backends import DatabaseBackend
 
 # Below this many rows a scan reads a few pages: as cheap as an index probe, and the index
@@ -41,6 +53,8 @@ class Candidate:
     functions: tuple[tuple[str, str], ...] = ()  # (FUNC, column), before the columns
     equality: int = 0  # how many leading columns are equality (or IN) columns
     fractions: tuple[tuple[str, float], ...] = field(default=(), compare=False)
+    condition: Predicate | None = None  # a partial index: WHERE this
+    share: float | None = field(default=None, compare=False)  # of rows the condition matches
 
     @property
     def label(self) -> str:
@@ -48,23 +62,46 @@ class Candidate:
         parts += [
             f"{c} DESC" if d else c for c, d in zip(self.columns, self.descending, strict=True)
         ]
-        return f"{self.table} ({', '.join(parts)})"
+        where = f" WHERE {self.condition.label}" if self.condition else ""
+        return f"{self.table} ({', '.join(parts)}){where}"
 
 
 @dataclass
 class Usage:
-    """The query groups one candidate would speed up."""
+    """The query groups one candidate would speed up, each with its parsed SQL."""
 
-    groups: list[Any] = field(default_factory=list)  # QueryGroupRow
+    entries: list[tuple[Any, ParsedQuery]] = field(default_factory=list)  # (QueryGroupRow, _)
+
+    @property
+    def groups(self) -> list[Any]:
+        return [group for group, _ in self.entries]
 
     @property
     def total_ms(self) -> float:
         return float(sum(g.total_ms for g in self.groups))
 
+    @property
+    def heaviest(self) -> ParsedQuery:
+        """The query planned to verify the candidate: the one that costs the run most."""
+        return max(self.entries, key=lambda e: float(e[0].total_ms))[1]
 
-def index_name(table: str, parts: tuple[str, ...]) -> str:
+
+@dataclass
+class Asked:
+    """What one analysis has asked the databases already (screening is per alias)."""
+
+    full: dict[tuple[str, Candidate], Candidate | None] = field(default_factory=dict)
+    # the partial candidate worth verifying, and whether an existing index serves it
+    partial: dict[tuple[str, Candidate], tuple[Candidate | None, bool]] = field(
+        default_factory=dict
+    )
+    booleans: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
+
+
+def index_name(table: str, parts: tuple[str, ...], where: str = "") -> str:
     """A stable name of at most 30 characters (Django's limit), like Django's own."""
-    digest = hashlib.md5(f"{table}:{parts}".encode(), usedforsecurity=False).hexdigest()[:6]
+    key = f"{table}:{parts}" + (f" WHERE {where}" if where else "")
+    digest = hashlib.md5(key.encode(), usedforsecurity=False).hexdigest()[:6]
     stem = "_".join(p.lower() for p in parts)
     # 11 + 1 + 7 + 1 + 6 + 4 = 30, the shape of Django's own generated names.
     return f"{table[:11]}_{stem[:7]}_{digest}_idx"
@@ -108,6 +145,12 @@ def build_spec(
         fields = tuple(
             f"-{n}" if d else n for n, d in zip(plain, candidate.descending, strict=True)
         )
+    sql = f"CREATE INDEX {qn(name)} ON {qn(table)} ({', '.join(sql_parts)})"
+    condition = None
+    if candidate.condition is not None:
+        condition = partial.condition_q(schema, table, candidate.condition)
+        django_sql = partial.create_sql(backend, schema, table, name, fields, candidate.condition)
+        sql = django_sql or f"{sql} WHERE {candidate.condition.sql(qn)}"
     return IndexSpec(
         app_label=model._meta.app_label if model else "",
         model=model.__name__ if model else "",
@@ -116,7 +159,8 @@ def build_spec(
         fields=fields,
         columns=tuple(c for _, c in candidate.functions) + candidate.columns,
         expressions=expressions,
-        sql=f"CREATE INDEX {qn(name)} ON {qn(table)} ({', '.join(sql_parts)})",
+        condition=condition,
+        sql=sql,
     )
 
 
@@ -128,9 +172,12 @@ class MissingIndexAnalyzer(Analyzer):
         result = AnalyzerResult()
         aliases = aliases_of(context)
         notes: set[str] = set()
-        narrowed: dict[tuple[str, Candidate], Candidate | None] = {}
-        usages: dict[tuple[str, Candidate], Usage] = defaultdict(Usage)
-        heaviest: dict[tuple[str, Candidate], tuple[float, ParsedQuery]] = {}
+        asked = Asked()
+        full: dict[tuple[str, Candidate], Usage] = defaultdict(Usage)
+        rare: dict[tuple[str, Candidate], Usage] = defaultdict(Usage)
+        # (query group, table) pairs an index serves already: one that exists, or a partial
+        # one advised here. A full candidate does not count them (nor their time) again.
+        served: set[tuple[Any, str]] = set()
         for group in context.query_groups:
             alias = aliases.get(group.fingerprint_id, "default")
             backend, problem = context.backend(alias)
@@ -141,24 +188,29 @@ class MissingIndexAnalyzer(Analyzer):
                 continue
             for use in parsed.tables.values():
                 raw = self.candidate(parsed, use, backend)
-                if raw is None:
+                if raw is not None:
+                    if (alias, raw) not in asked.full:
+                        asked.full[(alias, raw)] = self.screen(backend, raw, notes)
+                    candidate = asked.full[(alias, raw)]
+                    if candidate is not None:
+                        full[(alias, candidate)].entries.append((group, parsed))
+                best, exists = self.partial(context.schema, parsed, use, backend, notes, asked)
+                if exists:
+                    served.add((group, use.table))
+                elif best is not None:
+                    rare[(alias, best)].entries.append((group, parsed))
+        for usages in (rare, full):
+            for (alias, candidate), usage in sorted(usages.items(), key=lambda kv: -kv[1].total_ms):
+                left = Usage([e for e in usage.entries if (e[0], candidate.table) not in served])
+                if not left.entries:
                     continue
-                if (alias, raw) not in narrowed:
-                    narrowed[(alias, raw)] = self.screen(backend, raw, notes)
-                candidate = narrowed[(alias, raw)]
-                if candidate is None:
-                    continue
-                key = (alias, candidate)
-                usages[key].groups.append(group)
-                if key not in heaviest or group.total_ms > heaviest[key][0]:
-                    heaviest[key] = (group.total_ms, parsed)
-        for (alias, candidate), usage in sorted(usages.items(), key=lambda kv: -kv[1].total_ms):
-            backend = context.backend(alias)[0]
-            assert backend is not None
-            parsed = heaviest[(alias, candidate)][1]
-            finding = self.evaluate(context, backend, candidate, usage, parsed, notes)
-            if finding is not None:
-                result.findings.append(finding)
+                backend = context.backend(alias)[0]
+                assert backend is not None
+                finding = self.evaluate(context, backend, candidate, left, notes)
+                if finding is not None:
+                    result.findings.append(finding)
+                    if candidate.condition is not None:
+                        served.update((g, candidate.table) for g in left.groups)
         result.findings.sort(key=lambda f: -f.savings_ms)
         result.notes.extend(sorted(notes))
         return result
@@ -258,6 +310,101 @@ class MissingIndexAnalyzer(Analyzer):
             tuple(sorted(fractions.items())),
         )
 
+    # -- partial candidates -----------------------------------------------------------------
+    def partial(
+        self,
+        schema: SchemaMap,
+        parsed: ParsedQuery,
+        use: TableUse,
+        backend: DatabaseBackend,
+        notes: set[str],
+        asked: Asked,
+    ) -> tuple[Candidate | None, bool]:
+        """The partial index on the use's rarest written-out condition, and whether an index
+        that exists serves one of its conditions already."""
+        found: list[Candidate] = []
+        exists = False
+        for predicate in use.predicates:
+            column = schema.field(use.table, predicate.column)
+            if predicate.kind == IS_NULL and column is not None and not column.null:
+                continue  # matches no row by the schema: nothing for an index to find
+            raw = self.partial_candidate(parsed, use, predicate, backend)
+            if (backend.alias, raw) not in asked.partial:
+                asked.partial[(backend.alias, raw)] = self.screen_partial(backend, raw, notes)
+            candidate, served = asked.partial[(backend.alias, raw)]
+            exists = exists or served
+            if candidate is not None:
+                found.append(candidate)
+        notes.update(
+            partial.parameter_note(backend, schema, parsed, use, MIN_TABLE_ROWS, asked.booleans)
+        )
+        if exists or not found:
+            return None, exists
+        return min(found, key=lambda c: c.share or 0.0), False
+
+    def partial_candidate(
+        self, parsed: ParsedQuery, use: TableUse, predicate: Predicate, backend: DatabaseBackend
+    ) -> Candidate:
+        """Keyed like a full candidate on what the query does besides the condition; on its
+        ORDER BY (with or without LIMIT) when the condition is its only filter. No key at all
+        means the primary key, filled in by ``screen_partial``."""
+        keyed = partial.key_use(use, predicate)
+        base = self.candidate(parsed, keyed, backend)
+        columns, descending, equality = (
+            (base.columns, base.descending, base.equality) if base else ((), (), 0)
+        )
+        if not columns:
+            sort = partial.sort_columns(parsed, use)
+            columns = tuple(c for c, _ in sort)
+            descending = tuple(d for _, d in sort)
+        return Candidate(use.table, columns, descending, (), equality, condition=predicate)
+
+    def screen_partial(
+        self, backend: DatabaseBackend, raw: Candidate, notes: set[str]
+    ) -> tuple[Candidate | None, bool]:
+        """The partial candidate worth verifying (or ``None``, with a note saying why), and
+        whether an existing index serves it."""
+        table, condition = raw.table, raw.condition
+        assert condition is not None
+        if not backend.table_exists(table):
+            return None, False
+        rows = backend.row_count(table)
+        where = f"{table} WHERE {condition.label}"  # the key is not known yet
+        if rows < MIN_TABLE_ROWS:
+            notes.add(f"{where}: no partial index: the table has {rows} rows")
+            return None, False
+        share = backend.predicate_fraction(table, condition)
+        if share is None:
+            notes.add(f"{where}: no partial index: no statistics for {condition.column}")
+            return None, False
+        if share > MAX_PARTIAL_FRACTION:
+            notes.add(
+                f"{where}: no partial index: it matches {share:.0%} of rows "
+                f"(more than {MAX_PARTIAL_FRACTION:.0%})"
+            )
+            return None, False
+        candidate = self._narrow(backend, raw, notes) if raw.columns else None
+        fallback = candidate is None  # no key but the condition: the primary key
+        if candidate is None:
+            key = backend.primary_key(table)
+            if not key:
+                return None, False
+            candidate = Candidate(table, key, (False,) * len(key))
+        candidate = replace(candidate, condition=condition, share=round(share, 4))
+        name = partial.served_by(
+            backend,
+            condition,
+            candidate.columns,
+            candidate.descending,
+            candidate.equality,
+            table,
+            fallback=fallback,
+        )
+        if name is not None:
+            notes.add(f"{candidate.label}: served by {name}")
+            return None, True
+        return candidate, False
+
     # -- verification ---------------------------------------------------------------------
     def evaluate(
         self,
@@ -265,13 +412,15 @@ class MissingIndexAnalyzer(Analyzer):
         backend: DatabaseBackend,
         candidate: Candidate,
         usage: Usage,
-        parsed: ParsedQuery,
         notes: set[str],
     ) -> Finding | None:
         table = candidate.table
         rows = backend.row_count(table)
+        parsed = usage.heaviest
         name = index_name(
-            table, tuple(f"{f}_{c}" for f, c in candidate.functions) + candidate.columns
+            table,
+            tuple(f"{f}_{c}" for f, c in candidate.functions) + candidate.columns,
+            candidate.condition.label if candidate.condition else "",
         )
         spec = build_spec(context.schema, backend, table, name, candidate)
         binding = backend.bind(parsed)
@@ -297,15 +446,19 @@ class MissingIndexAnalyzer(Analyzer):
             per_endpoint[group.endpoint] += group.total_ms * gain
         endpoints = sorted(per_endpoint, key=lambda e: -per_endpoint[e])
         unit = "ms (measured on a scratch copy)" if before.measured else "planner cost units"
+        kind, share = "index", ""
+        if candidate.condition is not None:
+            kind = "partial index"
+            share = f" (the condition matches {candidate.share:.1%} of them)"
         return Finding(
             id="pareto.I001",
-            title=f"Missing index on {candidate.label}",
+            title=f"Missing {kind} on {candidate.label}",
             message=(
                 f"{len(usage.groups)} query group(s) filter or sort {candidate.label} over "
-                f"{rows} rows; with the index the plan is {ratio:.1f}x cheaper."
+                f"{rows} rows{share}; with the {kind} the plan is {ratio:.1f}x cheaper."
             ),
             fix=Fix(
-                summary=f"Add an index on {candidate.label}.",
+                summary=f"Add a {kind} on {candidate.label}.",
                 code=_meta_code(spec),
                 add_index=spec,
             ),
@@ -314,6 +467,13 @@ class MissingIndexAnalyzer(Analyzer):
                 "alias": backend.alias,
                 "table_rows": rows,
                 "match_fractions": dict(candidate.fractions),
+                "condition": None
+                if candidate.condition is None
+                else {
+                    "where": candidate.condition.label,
+                    "q": spec.condition,
+                    "matches_fraction": candidate.share,
+                },
                 "cost_before": before.cost,
                 "cost_after": after.cost,
                 "cost_unit": unit,
@@ -331,6 +491,7 @@ class MissingIndexAnalyzer(Analyzer):
                 "thresholds": {
                     "min_table_rows": MIN_TABLE_ROWS,
                     "max_match_fraction": MAX_MATCH_FRACTION,
+                    "max_partial_fraction": MAX_PARTIAL_FRACTION,
                     "min_improvement": MIN_IMPROVEMENT,
                 },
             },
@@ -344,6 +505,7 @@ def executable_sql(parsed: ParsedQuery) -> str:
 
 
 def _meta_code(spec: IndexSpec) -> str:
+    condition = f", condition={spec.condition}" if spec.condition else ""
     if spec.expressions:
-        return f'models.Index({", ".join(spec.expressions)}, name="{spec.name}")'
-    return f"models.Index(fields={list(spec.fields)!r}, name={spec.name!r})"
+        return f'models.Index({", ".join(spec.expressions)}{condition}, name="{spec.name}")'
+    return f"models.Index(fields={list(spec.fields)!r}{condition}, name={spec.name!r})"

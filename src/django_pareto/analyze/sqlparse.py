@@ -29,6 +29,43 @@ VALUE, LIMIT, OFFSET, ESCAPE, PATTERN, UNKNOWN = (
 
 _PLACEHOLDER = re.compile(r"%s")
 
+# Conditions whose value the fingerprint itself holds: what a partial index's WHERE can
+# repeat. Capture turns string and number literals into %s, and Django passes most values
+# as parameters (booleans too on SQLite, which has no boolean type), so what is left is a
+# boolean column tested bare (PostgreSQL), against TRUE/FALSE, and NULL tests.
+IS_TRUE, IS_FALSE, IS_NULL, NOT_NULL = "true", "false", "null", "not null"
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A condition on one column with its value written in the SQL (``"flag"``, ``IS NULL``)."""
+
+    column: str
+    kind: str  # IS_TRUE, IS_FALSE, IS_NULL or NOT_NULL
+
+    def sql(self, quote: Callable[[str], str] = lambda name: name) -> str:
+        column = quote(self.column)
+        return {
+            IS_TRUE: column,
+            IS_FALSE: f"NOT {column}",
+            IS_NULL: f"{column} IS NULL",
+            NOT_NULL: f"{column} IS NOT NULL",
+        }[self.kind]
+
+    @property
+    def label(self) -> str:
+        return self.sql()
+
+    @property
+    def lookup(self) -> tuple[str, bool]:
+        """The Django lookup that says the same: ``("", True)`` is ``field=True``."""
+        return {
+            IS_TRUE: ("", True),
+            IS_FALSE: ("", False),
+            IS_NULL: ("__isnull", True),
+            NOT_NULL: ("__isnull", False),
+        }[self.kind]
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -45,12 +82,16 @@ class TableUse:
 
     table: str
     equality: list[str] = field(default_factory=list)  # col = %s, col IS NULL, bare boolean
+    # (col IS NOT NULL is in ``predicates`` only: it matches a range of a B-tree, every
+    # non-null value, which a plain index serves no better than a scan unless nulls dominate,
+    # and then a partial index serves it better.)
     in_list: list[str] = field(default_factory=list)  # col IN (...) or IN (subquery)
     range: list[str] = field(default_factory=list)  # <, <=, >, >=, BETWEEN
     order_by: list[tuple[str, bool]] = field(default_factory=list)  # (column, descending)
     join: list[str] = field(default_factory=list)  # columns in JOIN ... ON equalities
     functions: list[tuple[str, str]] = field(default_factory=list)  # ("UPPER", column) = ...
     patterns: list[str] = field(default_factory=list)  # LIKE / ILIKE: no B-tree prefix use
+    predicates: list[Predicate] = field(default_factory=list)  # value in the SQL: partial index
 
     def add(self, kind: str, column: str) -> None:
         values: list[str] = getattr(self, kind)
@@ -157,10 +198,17 @@ def _read_scope(scope: exp.Expression, result: ParsedQuery, *, top: bool) -> Non
                 table, name = column if column else (None, None)
                 result.slots[index] = Slot(role, table or None, name or None)
 
+    # Tables on the nullable side of an outer join: in the WHERE, "t"."id" IS NULL on one of
+    # them asks for a missing match (filter(children__isnull=True)), not for rows of it.
+    nullable = {
+        join.this.name
+        for join in scope.args.get("joins") or []
+        if join.side in ("LEFT", "FULL") and isinstance(join.this, exp.Table)
+    }
     where = scope.args.get("where")
     if where is not None:
         for conjunct in conjuncts(where.this):
-            _read_predicate(conjunct, result, resolve, bind)
+            _read_predicate(conjunct, result, resolve, bind, nullable)
     for join in scope.args.get("joins") or []:
         on = join.args.get("on")
         if on is None:
@@ -213,18 +261,27 @@ _Bind = Callable[[exp.Expression, str, "tuple[str, str] | None"], None]
 
 
 def _read_predicate(
-    node: exp.Expression, result: ParsedQuery, resolve: _Resolve, bind: _Bind
+    node: exp.Expression,
+    result: ParsedQuery,
+    resolve: _Resolve,
+    bind: _Bind,
+    nullable: set[str] | None = None,
 ) -> None:
     """Classify one ANDed condition; ORs and other shapes are left alone (no single index)."""
     if isinstance(node, exp.Escape):
         bind(node.expression, ESCAPE, None)
         node = node.this
-    if isinstance(node, exp.Column) and (col := resolve(node)):
-        result.use(col[0]).add("equality", col[1])  # WHERE "is_published": col = true
-    elif isinstance(node, exp.Not) and (col := resolve(node.this)):
-        result.use(col[0]).add("equality", col[1])  # WHERE NOT "is_published"
+    if (found := predicate(node, resolve)) is not None:
+        table, fixed = found
+        use = result.use(table)
+        outer_miss = fixed.kind == IS_NULL and table in (nullable or ())
+        if fixed not in use.predicates and not outer_miss:
+            use.predicates.append(fixed)
+        if fixed.kind != NOT_NULL:
+            # WHERE "is_published", NOT "is_published", IS NULL (a B-tree holds NULLs)
+            use.add("equality", fixed.column)
     elif isinstance(node, exp.Is) and (col := resolve(node.this)):
-        result.use(col[0]).add("equality", col[1])  # IS NULL: a B-tree holds NULLs
+        result.use(col[0]).add("equality", col[1])  # "flag" IS NOT TRUE and the like
     elif isinstance(node, exp.EQ):
         left, right = node.this, node.expression
         if resolve(left) is None and resolve(right) is not None:
@@ -260,3 +317,64 @@ def _read_predicate(
         if (col := resolve(target)) is not None:
             result.use(col[0]).add("patterns", col[1])
             bind(node.expression, PATTERN, col)
+
+
+def _unwrap(node: exp.Expression) -> exp.Expression:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def predicate(node: exp.Expression, resolve: _Resolve) -> tuple[str, Predicate] | None:
+    """``(table, Predicate)`` when ``node`` tests one column against a value it spells out."""
+    node = _unwrap(node)
+    negated = isinstance(node, exp.Not)
+    if negated:
+        node = _unwrap(node.this)
+    kind: str | None = None
+    target: exp.Expression = node
+    if isinstance(node, exp.Column):
+        kind = IS_TRUE  # WHERE "is_featured" (PostgreSQL's boolean exact lookup)
+    elif isinstance(node, exp.Is | exp.EQ):
+        value = node.expression
+        target = node.this
+        if isinstance(value, exp.Null) and isinstance(node, exp.Is):
+            kind = NOT_NULL if node.args.get("negate") else IS_NULL
+        elif isinstance(value, exp.Boolean) and not (
+            isinstance(node, exp.Is) and (negated or node.args.get("negate"))
+        ):
+            # "flag" = TRUE, "flag" IS FALSE; but NOT ("flag" IS TRUE) also matches NULL.
+            kind = IS_TRUE if value.this else IS_FALSE
+    if kind is None or (col := resolve(target)) is None:
+        return None
+    if negated:
+        # NOT "flag" excludes NULL like "flag" = FALSE does; NOT (x IS NULL) is IS NOT NULL.
+        kind = {IS_TRUE: IS_FALSE, IS_FALSE: IS_TRUE, IS_NULL: NOT_NULL, NOT_NULL: IS_NULL}[kind]
+    return col[0], Predicate(col[1], kind)
+
+
+@lru_cache(maxsize=1024)
+def index_predicates(definition: str) -> frozenset[Predicate] | None:
+    """The WHERE of a partial index's CREATE INDEX text as predicates (empty: no WHERE).
+
+    ``None`` when some part of it is not a predicate this module reads: such an index is
+    never taken to serve a query.
+    """
+    try:
+        tree = sqlglot.parse_one(definition, read="postgres")
+    except (SqlglotError, RecursionError, ValueError):
+        return None
+    params = tree.find(exp.IndexParameters) if tree is not None else None
+    where = params.args.get("where") if params is not None else None
+    if where is None:
+        return frozenset()
+
+    def resolve(node: exp.Expression) -> tuple[str, str] | None:
+        while isinstance(node, exp.Cast | exp.Paren):
+            node = node.this
+        return ("", node.name) if isinstance(node, exp.Column) and node.name else None
+
+    found = [predicate(term, resolve) for term in conjuncts(where.this)]
+    if any(f is None for f in found):
+        return None
+    return frozenset(f[1] for f in found if f is not None)

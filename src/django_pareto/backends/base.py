@@ -8,7 +8,15 @@ from typing import Any
 from django.db import DatabaseError, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from django_pareto.analyze.sqlparse import ESCAPE, LIMIT, OFFSET, PATTERN, ParsedQuery
+from django_pareto.analyze.sqlparse import (
+    ESCAPE,
+    LIMIT,
+    OFFSET,
+    PATTERN,
+    ParsedQuery,
+    Predicate,
+    index_predicates,
+)
 
 # Bound for LIMIT slots: Django pages and slices are tens of rows.
 SAMPLE_LIMIT = 20
@@ -40,9 +48,24 @@ class ExistingIndex:
     signature: str = ""  # equal signatures: the same index under two names
     definition: str = ""  # the vendor's CREATE INDEX text when known
 
-    def serves(self, columns: tuple[str, ...], directions: tuple[bool, ...] = ()) -> bool:
-        """Can this index serve lookups on ``columns`` as its leading columns?"""
-        if self.expressions or self.partial or not self.plain:
+    @property
+    def predicates(self) -> frozenset[Predicate] | None:
+        """A partial index's WHERE as predicates; ``None`` when it says more than they can."""
+        return index_predicates(self.definition) if self.partial else frozenset()
+
+    def serves(
+        self,
+        columns: tuple[str, ...],
+        directions: tuple[bool, ...] = (),
+        *,
+        where_implied: bool = False,
+    ) -> bool:
+        """Can this index serve lookups on ``columns`` as its leading columns?
+
+        A partial index serves only queries whose WHERE implies its own: the caller says so
+        with ``where_implied``.
+        """
+        if self.expressions or (self.partial and not where_implied) or not self.plain:
             return False
         if self.columns[: len(columns)] != columns:
             return False
@@ -167,6 +190,10 @@ class DatabaseBackend:
         The sum over values of (share of rows)^2: 0.905 for a 95/5 boolean, 1/n for a
         unique column. ``None`` when unknown.
         """
+        raise NotImplementedError
+
+    def predicate_fraction(self, table: str, predicate: Predicate) -> float | None:
+        """Share of the table's rows that ``predicate`` matches; ``None`` when unknown."""
         raise NotImplementedError
 
     def sample_value(self, table: str, column: str) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import DatabaseError, transaction
 
+from django_pareto.analyze.sqlparse import IS_NULL, IS_TRUE, NOT_NULL, Predicate
 from django_pareto.backends.base import (
     WRITE_SAMPLE_ROWS,
     DatabaseBackend,
@@ -84,29 +85,56 @@ class PostgreSQLBackend(DatabaseBackend):
         )
         return max(int(rows[0][0]), 0) if rows else 0
 
-    def _stats(self, table: str, column: str) -> tuple[Any, ...] | None:
-        rows = self.query(
-            "SELECT null_frac, n_distinct, most_common_freqs FROM pg_stats "
-            "WHERE schemaname = ANY(current_schemas(false)) AND tablename = %s AND attname = %s",
-            [table, column],
+    def _stats(self, table: str, column: str) -> tuple[float, float, list[str], list[float]] | None:
+        """(null_frac, distinct values, most common values as text, their frequencies)."""
+        query = (
+            "SELECT null_frac, n_distinct, most_common_vals::text::text[], most_common_freqs "
+            "FROM pg_stats WHERE schemaname = ANY(current_schemas(false)) "
+            "AND tablename = %s AND attname = %s"
         )
-        return rows[0] if rows else None
+        rows = self.query(query, [table, column])
+        if not rows:
+            self.query(f"ANALYZE {self._qn(table)}")
+            rows = self.query(query, [table, column])
+        if not rows:
+            return None
+        null_frac, n_distinct, values, freqs = rows[0]
+        # n_distinct < 0 is minus the distinct values as a share of rows (pg_stats docs).
+        distinct = -float(n_distinct) * self.row_count(table) if n_distinct < 0 else n_distinct
+        return (
+            float(null_frac),
+            float(distinct),
+            [str(v) for v in values or []],
+            [float(f) for f in freqs or []],
+        )
 
     def match_fraction(self, table: str, column: str) -> float | None:
         stats = self._stats(table, column)
         if stats is None:
-            self.query(f"ANALYZE {self._qn(table)}")
-            stats = self._stats(table, column)
-        if stats is None:
             return None
-        null_frac, n_distinct, freqs = float(stats[0]), float(stats[1]), list(stats[2] or [])
-        rows = self.row_count(table)
-        # n_distinct < 0 is minus the distinct values as a share of rows (pg_stats docs).
-        distinct = -n_distinct * rows if n_distinct < 0 else n_distinct
+        null_frac, distinct, _, freqs = stats
         common = sum(f * f for f in freqs)
         rest = max(1.0 - null_frac - sum(freqs), 0.0)
         others = max(distinct - len(freqs), 1.0)
         return float(common + rest * rest / others)
+
+    def predicate_fraction(self, table: str, predicate: Predicate) -> float | None:
+        stats = self._stats(table, predicate.column)
+        if stats is None:
+            return None
+        null_frac, distinct, values, freqs = stats
+        if predicate.kind == IS_NULL:
+            return null_frac
+        if predicate.kind == NOT_NULL:
+            return 1.0 - null_frac
+        # A boolean: its values read as text are "t" and "f".
+        value = "t" if predicate.kind == IS_TRUE else "f"
+        if value in values:
+            return float(freqs[values.index(value)])
+        # Not among the most common values: a share of what the common ones leave (none
+        # at all when the sample saw only the other value).
+        rest = max(1.0 - null_frac - sum(freqs), 0.0)
+        return float(rest / max(distinct - len(freqs), 1.0))
 
     # -- plans --------------------------------------------------------------------------
     def _explain(self, sql: str, params: list[Any]) -> Plan:

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from django_pareto.analyze.sqlparse import Predicate
 from django_pareto.backends.base import (
     WRITE_SAMPLE_ROWS,
     DatabaseBackend,
@@ -114,6 +115,15 @@ class SQLiteBackend(DatabaseBackend):
         if not total:
             return None
         return float(squares or 0) / (float(total) ** 2)
+
+    def predicate_fraction(self, table: str, predicate: Predicate) -> float | None:
+        # SQLite keeps no per-value statistics: count. One pass over the column, on a table
+        # a query of the run reads anyway, and the whole table, not a sample: the rows a
+        # condition picks out (new ones, unreviewed ones) often sit together at one end.
+        rows = self.query(
+            f"SELECT AVG(CASE WHEN {predicate.sql(_qn)} THEN 1.0 ELSE 0.0 END) FROM {_qn(table)}"
+        )
+        return float(rows[0][0]) if rows and rows[0][0] is not None else None
 
     # -- plans --------------------------------------------------------------------------
     def explain(self, sql: str, params: list[Any]) -> Plan | None:

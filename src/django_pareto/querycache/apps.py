@@ -11,7 +11,7 @@ class QueryCacheConfig(AppConfig):
     verbose_name = "django-pareto query cache"
 
     def ready(self) -> None:
-        from django_pareto.querycache import compiler, runtime, writes
+        from django_pareto.querycache import checks, compiler, runtime, writes  # noqa: F401
 
         def settings_changed(setting: str, **kwargs: object) -> None:
             if setting in ("PARETO_QUERYCACHE", "CACHES"):

@@ -6,6 +6,10 @@ generation of its tables once it has committed. So a result is served only while
 table it read has changed since it was computed, whatever the interleaving of processes,
 and no wall clock is involved. Counters start at a random value: a counter evicted from
 the cache and created again can't come back to a value an old entry was stored under.
+
+Two implementations of the same three operations: one over Django's cache API (any
+backend), and one for Django's Redis backend that does each operation in one round trip
+with a Lua script, always against the primary (a replica may lag behind a bump).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ def _start() -> int:
 
 
 class Generations:
+    """Over Django's cache API: reads in one round trip, a checked store in two."""
+
     def __init__(self, cache: BaseCache, prefix: str) -> None:
         self.cache = cache
         self.prefix = prefix
@@ -43,10 +49,8 @@ class Generations:
     def read(
         self, tables: Iterable[str], extra: Iterable[str] = ()
     ) -> tuple[tuple[int, ...], dict[str, Any]]:
-        """The generations of ``tables`` (ALL first) and the values of ``extra`` keys, in one
-        round trip (two when a counter has to be created)."""
-        names = (ALL, *tables)
-        keys = [self.key(t) for t in names]
+        """The generations of ``tables`` (ALL first) and the values of ``extra`` keys."""
+        keys = [self.key(t) for t in (ALL, *tables)]
         extra = list(extra)
         found = self.cache.get_many(keys + extra)
         missing = [k for k in keys if k not in found]
@@ -56,27 +60,39 @@ class Generations:
             found.update(self.cache.get_many(missing))
         return tuple(int(found[k]) for k in keys), {k: found[k] for k in extra if k in found}
 
+    def store(
+        self, key: str, value: Any, timeout: float, tables: Iterable[str], gens: tuple[int, ...]
+    ) -> bool:
+        """Set ``key`` only if the generations of ``tables`` are still ``gens``."""
+        if self.read(tables)[0] != gens:
+            return False
+        self.cache.set(key, value, timeout)
+        return True
+
+    def _bump(self, tables: list[str]) -> None:
+        for table in tables:
+            try:
+                self.cache.incr(self.key(table))
+            except ValueError:  # not there (never read, or evicted): any new value will do
+                self.cache.set(self.key(table), _start(), None)
+
     def bump(self, tables: Iterable[str]) -> None:
         """Move the generation of each table; a failure is remembered and retried."""
         with self._lock:
-            todo = self._pending | set(tables)
+            todo = sorted(self._pending | set(tables))
             self._pending = set()
-        failed = set()
-        for table in sorted(todo):
-            try:
-                try:
-                    self.cache.incr(self.key(table))
-                except ValueError:  # not there (never read, or evicted): any new value will do
-                    self.cache.set(self.key(table), _start(), None)
-            except Exception as exc:  # the cache is down: keep it to retry, never raise
-                failed.add(table)
-                metrics.count("faults")
-                logger.warning("query cache: invalidating %s failed: %r", table, exc)
-        for table in todo - failed:
-            metrics.count("invalidations", (table,))
-        if failed:
+        if not todo:
+            return
+        try:
+            self._bump(todo)
+        except Exception as exc:  # the cache is down: keep them to retry, never raise
+            metrics.count("faults")
+            logger.warning("query cache: invalidating %s failed: %r", ", ".join(todo), exc)
             with self._lock:
-                self._pending |= failed
+                self._pending.update(todo)
+            return
+        for table in todo:
+            metrics.count("invalidations", (table,))
 
     @property
     def healthy(self) -> bool:
@@ -85,3 +101,102 @@ class Generations:
             return True
         self.bump(())
         return not self._pending
+
+
+# KEYS: generation keys, then the extra keys; ARGV: a fresh start per generation key.
+_READ = """
+local out = {}
+for i = 1, #ARGV do
+  local v = redis.call('GET', KEYS[i])
+  if not v then
+    redis.call('SET', KEYS[i], ARGV[i])
+    v = ARGV[i]
+  end
+  out[i] = v
+end
+for i = #ARGV + 1, #KEYS do
+  out[i] = redis.call('GET', KEYS[i]) or false
+end
+return out
+"""
+# KEYS: generation keys, then the entry key; ARGV: expected generations, value, seconds.
+_STORE = """
+local n = #KEYS - 1
+for i = 1, n do
+  if redis.call('GET', KEYS[i]) ~= ARGV[i] then return 0 end
+end
+redis.call('SET', KEYS[n + 1], ARGV[n + 1], 'EX', ARGV[n + 2])
+return 1
+"""
+# KEYS: generation keys; ARGV: a fresh start per key (for a counter that is not there).
+_BUMP = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('INCR', KEYS[i])
+  else
+    redis.call('SET', KEYS[i], ARGV[i])
+  end
+end
+return #KEYS
+"""
+
+
+class RedisGenerations(Generations):
+    """For Django's ``RedisCache`` with one server: one round trip per operation."""
+
+    def __init__(self, cache: BaseCache, prefix: str) -> None:
+        super().__init__(cache, prefix)
+        inner = cache._cache  # type: ignore[attr-defined]
+        client = inner.get_client(None, write=True)  # the primary: replicas may lag
+        self._serializer = inner._serializer
+        self._read = client.register_script(_READ)
+        self._store = client.register_script(_STORE)
+        self._bump_script = client.register_script(_BUMP)
+
+    @staticmethod
+    def usable_with(cache: BaseCache) -> bool:
+        from django.core.cache.backends.redis import RedisCache
+
+        return type(cache) is RedisCache and len(cache._servers) == 1  # type: ignore[attr-defined]
+
+    def _full(self, key: str) -> str:
+        return str(self.cache.make_and_validate_key(key))
+
+    def read(
+        self, tables: Iterable[str], extra: Iterable[str] = ()
+    ) -> tuple[tuple[int, ...], dict[str, Any]]:
+        gen_keys = [self._full(self.key(t)) for t in (ALL, *tables)]
+        extra = list(extra)
+        values = self._read(
+            keys=gen_keys + [self._full(k) for k in extra],
+            args=[_start() for _ in gen_keys],
+        )
+        gens = tuple(int(v) for v in values[: len(gen_keys)])
+        found = {
+            k: self._serializer.loads(v)
+            for k, v in zip(extra, values[len(gen_keys) :], strict=True)
+            if v is not None and v is not False
+        }
+        return gens, found
+
+    def store(
+        self, key: str, value: Any, timeout: float, tables: Iterable[str], gens: tuple[int, ...]
+    ) -> bool:
+        gen_keys = [self._full(self.key(t)) for t in (ALL, *tables)]
+        seconds = max(1, int(self.cache.get_backend_timeout(timeout) or 0) or 1)
+        return bool(
+            self._store(
+                keys=[*gen_keys, self._full(key)],
+                args=[*gens, self._serializer.dumps(value), seconds],
+            )
+        )
+
+    def _bump(self, tables: list[str]) -> None:
+        keys = [self._full(self.key(t)) for t in tables]
+        self._bump_script(keys=keys, args=[_start() for _ in keys])
+
+
+def generations_for(cache: BaseCache, prefix: str) -> Generations:
+    if RedisGenerations.usable_with(cache):
+        return RedisGenerations(cache, prefix)
+    return Generations(cache, prefix)

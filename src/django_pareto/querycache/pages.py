@@ -80,10 +80,10 @@ def _store(
         rt.cache.set(learned_key, tuple(sorted(set(learned) | set(tables))), None)
         return  # its generations were not read before it ran: store from the next render
     gens = tuple(before[t] for t in ("*", *tables))
-    if rt.generations.read(tables)[0] != gens:
-        metrics.count("refused", tables)
-        return
     key = key_for(value)
-    if key is not None:
-        rt.cache.set(key, Rendered(tables, gens, value), timeout)
+    if key is None:
+        return
+    if rt.generations.store(key, Rendered(tables, gens, value), timeout, tables, gens):
         metrics.count("stores", tables)
+    else:
+        metrics.count("refused", tables)

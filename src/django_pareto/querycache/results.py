@@ -99,12 +99,11 @@ def _store(
     elapsed_ms: float,
     timeout: float,
 ) -> None:
-    after = runtime.generations.read(tables)[0]
-    if after != gens:  # a write committed while the query ran: its result may be old
+    entry = Entry(gens, value, time.time() + timeout, elapsed_ms)
+    if runtime.generations.store(key, entry, timeout, tables, gens):
+        metrics.count("stores", tables)
+    else:  # a write committed while the query ran: its result may be old
         metrics.count("refused", tables)
-        return
-    runtime.cache.set(key, Entry(gens, value, time.time() + timeout, elapsed_ms), timeout)
-    metrics.count("stores", tables)
 
 
 def _lock_key(key: str) -> str:

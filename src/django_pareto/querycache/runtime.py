@@ -15,7 +15,7 @@ from django.core.cache import caches
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_pareto.querycache import conf, metrics
-from django_pareto.querycache.generations import Generations
+from django_pareto.querycache.generations import generations_for
 from django_pareto.querycache.sqlinfo import ALL, Statement
 
 logger = logging.getLogger("django_pareto.querycache")
@@ -44,7 +44,7 @@ class Runtime:
     def __init__(self, settings: conf.QueryCacheSettings) -> None:
         self.settings = settings
         self.cache = caches[settings.CACHE]
-        self.generations = Generations(self.cache, settings.KEY_PREFIX)
+        self.generations = generations_for(self.cache, settings.KEY_PREFIX)
         self._catalogs: dict[str, Catalog] = {}
 
     # -- what the database holds ---------------------------------------------------------
