@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "tests.nplusone_app",  # small apps of their own for each analyzer's tests
     "tests.index_app",
     "tests.partial_app",
+    "tests.cache_app",
     "tests.qc_app",
     "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]

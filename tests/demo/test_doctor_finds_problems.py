@@ -112,3 +112,19 @@ def test_unused_indexes_on_the_log_table(diagnosis: Diagnosis) -> None:
     }
     assert {("path",), ("referrer",), ("ip", "created_at")} <= removed  # P19, P22, P21
     assert ("article_id",) not in removed and ("user_id",) not in removed  # P17, P18: FK rule
+
+
+def test_the_popular_tags_aggregate_gets_a_queryset_cache(diagnosis: Diagnosis) -> None:
+    # P16: one line evaluates the aggregate for every page's sidebar, /tags/ and the API.
+    lines = (WORKLOAD.parent / "blog" / "queries.py").read_text().splitlines()
+    (line,) = [i for i, text in enumerate(lines, 1) if text.strip().startswith("return list(")]
+    (p16,) = [f for f in diagnosis.findings if f.id == "pareto.C001" and f.obj == "blog.Tag"]
+    assert p16.fix.location == f"demo/blog/queries.py:{line}"
+    assert "GET /" in p16.endpoints and "GET /tags/" in p16.endpoints
+    assert set(p16.evidence["tables"]) == {"blog_tag", "blog_article_tags"}
+    assert p16.evidence["hit_rate"] >= 0.5
+    # The paginator's COUNT (D2's query, "incidental"): judged and declined, because the
+    # article page writes blog_article (its view counter) on every visit.
+    notes = diagnosis.notes["caching"]
+    assert any(n.startswith("blog_article: written ") for n in notes), notes
+    assert any(n.startswith("GET /article/<slug:slug>/: no page cache: ") for n in notes)

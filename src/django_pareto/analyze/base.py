@@ -34,6 +34,7 @@ BUILTIN_ANALYZERS: tuple[str, ...] = (
     "django_pareto.analyze.nplusone.NPlusOneAnalyzer",
     "django_pareto.analyze.indexes.MissingIndexAnalyzer",
     "django_pareto.analyze.overindex.OverIndexAnalyzer",
+    "django_pareto.analyze.caching.CacheAnalyzer",
 )
 
 

@@ -93,7 +93,7 @@ def classify(sql: str) -> Statement:
     if verb == "with" and _WRITE_VERBS.search(sql) and (targets := _cte_targets(sql)):
         return Statement(WRITE, targets)
     if verb in ("select", "values", "with", "show"):
-        return Statement(READ, _identifiers(sql), bool(_VOLATILE.search(sql)))
+        return Statement(READ, _identifiers(sql), volatile_part(sql) is not None)
     if verb in ("insert", "replace", "update", "delete", "merge"):
         match = _WRITE_HEAD.match(sql)
         return Statement(WRITE, frozenset({_unquote(match.group(1)) if match else ALL}))
@@ -109,6 +109,13 @@ def classify(sql: str) -> Statement:
     if verb in _NO_DATA_CHANGE:
         return Statement(OTHER, frozenset())
     return Statement(WRITE, frozenset({ALL}))  # TRUNCATE, CALL, DO, anything unknown
+
+
+def volatile_part(sql: str) -> str | None:
+    """What makes a read's result change without any write (``RANDOM(``, ``FOR UPDATE``),
+    or None: such a read must never be cached."""
+    match = _VOLATILE.search(sql)
+    return match.group(0) if match else None
 
 
 def _cte_targets(sql: str) -> frozenset[str]:
