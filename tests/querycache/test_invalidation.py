@@ -173,3 +173,29 @@ def test_databases_do_not_share_results(querycache: Any, postgres_alias: str, qu
     with queries("default") as ran:
         assert {v for _, v in posts("default")} == {0}
     assert len(ran) == 0
+
+
+def test_every_transaction_invalidates_not_only_the_first(
+    alias: str, cached_read: Any, queries: Any
+) -> None:
+    """A process that writes only inside atomic blocks (or through bulk_update, which opens
+    one) owes an invalidation per committed transaction."""
+    for votes in (1, 2, 3):
+        with transaction.atomic(using=alias):
+            Post.objects.using(alias).filter(title="p0").update(votes=votes)
+        assert cached_read(posts)[0] == ("p0", votes)
+        p1 = Post.objects.using(alias).get(title="p1")
+        p1.votes = votes
+        Post.objects.using(alias).bulk_update([p1], ["votes"])
+        assert cached_read(posts)[1] == ("p1", votes)
+
+
+def test_reads_inside_a_transaction_are_stored_where_they_see_every_commit(
+    alias: str, cached_read: Any, queries: Any
+) -> None:
+    with transaction.atomic(using=alias):
+        cached_read(posts)
+    with queries(alias) as ran:
+        cached_read(posts)
+    # PostgreSQL at READ COMMITTED stores it; SQLite's transaction snapshot may be older.
+    assert len(ran) == (0 if alias == "postgres" else 1)

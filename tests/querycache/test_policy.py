@@ -13,7 +13,7 @@ from django.db.models.functions import Now
 
 from django_pareto.querycache import cached, invalidate, metrics, runtime
 from django_pareto.querycache.results import Entry, _lock_key, result_key
-from tests.qc_app.models import Post, Reader, Tag
+from tests.qc_app.models import Post, Reader, Reading, Tag
 
 from .conftest import ALIASES
 
@@ -121,17 +121,10 @@ def test_one_process_recomputes_a_costly_result_while_others_wait(
     invalidate("qc_app_post")
     rt = runtime.get()
     assert rt is not None
-    compiler = qs.query.get_compiler(alias)
-    sql, params = compiler.as_sql()
-    from django.db.models.sql.constants import MULTI
-
-    key = result_key(
-        rt.settings.KEY_PREFIX,
-        alias,
-        sql,
-        params,
-        (MULTI, compiler.col_count, compiler.has_extra_select),
-    )
+    sql, params = qs.query.get_compiler(alias).as_sql()
+    # The whole queryset is cached as the list Django built (objects.py).
+    shape = ("objects", qs._iterable_class.__name__, qs._fields)
+    key = result_key(rt.settings.KEY_PREFIX, alias, sql, params, shape)
     stale: Entry = rt.cache.get(key)
     rt.cache.set(key, stale._replace(compute_ms=400.0))  # as if it took 400 ms
     assert rt.cache.add(_lock_key(key), 1, 10)  # "another process" is recomputing it
@@ -139,7 +132,7 @@ def test_one_process_recomputes_a_costly_result_while_others_wait(
     def other_process_finishes() -> None:
         time.sleep(0.2)
         gens = rt.generations.read(("qc_app_post",))[0]
-        rt.cache.set(key, Entry(gens, [[("from the other process",)]], time.time() + 60, 400.0))
+        rt.cache.set(key, Entry(gens, ["from the other process"], time.time() + 60, 400.0))
 
     thread = threading.Thread(target=other_process_finishes)
     thread.start()
@@ -183,3 +176,51 @@ def test_configuration_checks(settings: Any) -> None:
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "x"}
     }
     assert ids() == set()
+
+
+def test_whole_querysets_are_served_as_the_objects_django_built(
+    alias: str, querycache: Any, queries: Any
+) -> None:
+    post = Post.objects.using(alias).create(title="a", votes=2)
+    reader = Reader.objects.using(alias).create(name="r")
+    Reading.objects.using(alias).create(post=post, reader=reader, minutes=3)
+
+    def readings() -> list[Reading]:
+        qs = Reading.objects.using(alias).select_related("post", "reader").order_by("id")
+        return list(cached(qs))
+
+    readings()
+    with queries(alias) as ran:
+        (served,) = readings()
+        assert (served.post.title, served.reader.name, served.minutes) == ("a", "r", 3)
+        assert served._state.db == alias and not served._state.adding
+    assert len(ran) == 0  # neither the list nor its select_related rows
+    # A related manager's rows share their parent instance: that survives the cache.
+    list(cached(post.reading_set.all()))
+    with queries(alias) as ran:
+        (row,) = cached(post.reading_set.all())
+    assert len(ran) == 0
+    assert row.post is post
+
+
+def test_models_with_post_init_receivers_are_cached_as_rows_only(
+    querycache: Any, queries: Any
+) -> None:
+    from django.db.models.signals import post_init
+
+    seen: list[int] = []
+
+    def count_init(sender: Any, instance: Reader, **kwargs: Any) -> None:
+        seen.append(1)
+
+    post_init.connect(count_init, sender=Reader)
+    try:
+        Reader.objects.create(name="r")
+        list(cached(Reader.objects.all()))
+        before = len(seen)
+        with queries("default") as ran:
+            list(cached(Reader.objects.all()))
+        assert len(ran) == 0  # served from the row cache
+        assert len(seen) == before + 1  # and the instance was built, receivers ran
+    finally:
+        post_init.disconnect(count_init, sender=Reader)

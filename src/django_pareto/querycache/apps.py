@@ -11,7 +11,7 @@ class QueryCacheConfig(AppConfig):
     verbose_name = "django-pareto query cache"
 
     def ready(self) -> None:
-        from django_pareto.querycache import checks, compiler, runtime, writes  # noqa: F401
+        from django_pareto.querycache import checks, compiler, objects, runtime, writes  # noqa: F401
 
         def settings_changed(setting: str, **kwargs: object) -> None:
             if setting in ("PARETO_QUERYCACHE", "CACHES"):
@@ -21,4 +21,5 @@ class QueryCacheConfig(AppConfig):
         setting_changed.connect(settings_changed, weak=False, dispatch_uid="pareto_qc")
         writes.install_everywhere()
         compiler.install()
+        objects.install()
         runtime.enable()

@@ -58,33 +58,25 @@ def execute_sql(
         or (rt := runtime.get()) is None
     ):
         return _original(self, result_type, chunked_fetch, *args, **kw)
+    if runtime.computing_objects.get():  # the whole queryset is being cached as objects
+        return _original(self, result_type, chunked_fetch, *args, **kw)
+    conn = self.connection
     try:
-        plan = _plan(self, rt)
+        found = plan(self, rt)
     except EmptyResultSet:
         return _original(self, result_type, chunked_fetch, *args, **kw)
     except Exception as exc:  # the cache's own bug must not fail the read
         metrics.count("faults")
         logger.warning("query cache: planning a read failed: %r", exc)
-        plan = None
-    if plan is None:
+        found = None
+    if found is None:
         return _original(self, result_type, chunked_fetch, *args, **kw)
-    sql, params, tables, timeout = plan
+    sql, params, tables, timeout = found
 
     def compute() -> Any:
-        # The SQL is compiled already: hand it to Django's own execution, which does the
-        # fetching exactly as it would uncached.
-        self.as_sql = lambda *a, **k: (sql, params)
-        try:
-            value = _original(self, result_type, chunked_fetch, *args, **kw)
-        finally:
-            del self.as_sql
-        return list(value) if result_type == MULTI else value
+        return _run(self, sql, params, result_type, chunked_fetch, *args, **kw)
 
-    conn = self.connection
     collect.report(tables)
-    if not rt.usable(conn):
-        metrics.count("bypassed", tables)
-        return compute()
     shape = (result_type, self.col_count, self.has_extra_select)
     key = results.result_key(rt.settings.KEY_PREFIX, conn.alias, sql, params, shape)
     max_rows = rt.settings.MAX_ROWS
@@ -95,10 +87,32 @@ def execute_sql(
     return results.fetch(rt, key, tables, timeout, compute, rt.can_store(conn), small)
 
 
-def _plan(compiler: Any, rt: runtime.Runtime) -> tuple[str, Any, tuple[str, ...], float] | None:
-    """The read's SQL, parameters, tables and timeout, or None when it is not cached."""
+def _run(
+    compiler: Any,
+    sql: str,
+    params: Any,
+    result_type: Any,
+    chunked_fetch: bool,
+    *args: Any,
+    **kw: Any,
+) -> Any:
+    """Django's own execution of SQL compiled already (compiling costs as much as a hit)."""
+    compiler.as_sql = lambda *a, **k: (sql, params)
+    try:
+        value = _original(compiler, result_type, chunked_fetch, *args, **kw)
+    finally:
+        del compiler.as_sql
+    return list(value) if result_type == MULTI else value
+
+
+def plan(compiler: Any, rt: runtime.Runtime) -> tuple[str, Any, tuple[str, ...], float] | None:
+    """The read's SQL, parameters, tables and timeout, or None when it is not cached (or
+    the cache can't be used on its connection right now: a transaction that wrote)."""
     timeout = _timeout(compiler, rt)
     if timeout is None:
+        return None
+    if not rt.usable(compiler.connection):
+        metrics.count("bypassed")
         return None
     sql, params = compiler.as_sql()
     if not sql:

@@ -8,7 +8,7 @@ PARETO_QUERYCACHE = {
     "DATABASES": None,        # aliases whose reads are cached (None: all)
     "TIMEOUT": 300,           # seconds: the backstop that keeps memory bounded
     "MAX_ROWS": 10000,        # larger results are not stored
-    "LOCK_MIN_MS": 2.0,       # recomputations costlier than this run one at a time
+    "LOCK_MIN_MS": 20.0,      # recomputations costlier than this run one at a time
     "EARLY_REFRESH": 0.0,     # beta of probabilistic early refresh (0 = off, 1 = the usual)
     "KEY_PREFIX": "pareto:qc",
 }
@@ -34,7 +34,9 @@ class QueryCacheSettings:
     DATABASES: tuple[str, ...] | None = None
     TIMEOUT: float = 300
     MAX_ROWS: int = 10000
-    LOCK_MIN_MS: float = 2.0
+    # Below this a stampede of recomputations costs the database less than the lock's two
+    # round trips and the waiting cost the readers.
+    LOCK_MIN_MS: float = 20.0
     EARLY_REFRESH: float = 0.0
     KEY_PREFIX: str = "pareto:qc"
 

@@ -69,6 +69,13 @@ class Generations:
         self.cache.set(key, value, timeout)
         return True
 
+    def lock(self, key: str, seconds: int) -> bool:
+        """Take ``key`` as a lock that expires by itself; False if someone holds it."""
+        return bool(self.cache.add(key, 1, seconds))
+
+    def unlock(self, key: str) -> None:
+        self.cache.delete(key)
+
     def _bump(self, tables: list[str]) -> None:
         for table in tables:
             try:
@@ -148,6 +155,7 @@ class RedisGenerations(Generations):
         super().__init__(cache, prefix)
         inner = cache._cache  # type: ignore[attr-defined]
         client = inner.get_client(None, write=True)  # the primary: replicas may lag
+        self._client = client  # kept: Django's backend builds a client per call
         self._serializer = inner._serializer
         self._read = client.register_script(_READ)
         self._store = client.register_script(_STORE)
@@ -190,6 +198,12 @@ class RedisGenerations(Generations):
                 args=[*gens, self._serializer.dumps(value), seconds],
             )
         )
+
+    def lock(self, key: str, seconds: int) -> bool:
+        return bool(self._client.set(self._full(key), 1, nx=True, ex=seconds))
+
+    def unlock(self, key: str) -> None:
+        self._client.delete(self._full(key))
 
     def _bump(self, tables: list[str]) -> None:
         keys = [self._full(self.key(t)) for t in tables]

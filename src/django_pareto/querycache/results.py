@@ -84,7 +84,7 @@ def fetch(
         if store and (keep is None or keep(value)):
             _store(runtime, key, tables, gens, value, elapsed_ms, timeout)
         if locked:
-            runtime.cache.delete(_lock_key(key))
+            runtime.generations.unlock(_lock_key(key))
     except Exception:
         metrics.count("faults")
     return value
@@ -113,7 +113,7 @@ def _lock_key(key: str) -> str:
 def _lock(runtime: Runtime, key: str, entry: Entry) -> bool:
     """Become the one process that recomputes ``key`` (the lock expires by itself)."""
     seconds = max(1, math.ceil(entry.compute_ms * WAIT_FACTOR * 2 / 1000))
-    return bool(runtime.cache.add(_lock_key(key), 1, seconds))
+    return runtime.generations.lock(_lock_key(key), seconds)
 
 
 def _wait(runtime: Runtime, key: str, tables: tuple[str, ...], compute_ms: float) -> Entry | None:

@@ -3,19 +3,18 @@ holds, and what each connection's transaction has done."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_pareto.querycache import conf, metrics
-from django_pareto.querycache.generations import generations_for
+from django_pareto.querycache.generations import Generations, generations_for
 from django_pareto.querycache.sqlinfo import ALL, Statement
 
 logger = logging.getLogger("django_pareto.querycache")
@@ -34,10 +33,25 @@ class Catalog:
     loaded_at: float
 
 
-@dataclass
-class TransactionState:
-    wrote: bool = False  # its own reads must not be served or stored from here on
-    registered: set[tuple[tuple[str, ...], frozenset[str]]] = field(default_factory=set)
+class Invalidation:
+    """The on-commit callback of a transaction's writes to ``tables``.
+
+    Django keeps it in ``connection.run_on_commit`` until the transaction commits (and
+    runs it) or the savepoint it was registered in rolls back (and drops it): so whether a
+    transaction has written, and what it owes, is read from that list, never from state of
+    our own that could outlive the transaction.
+    """
+
+    def __init__(self, generations: Generations, tables: frozenset[str]) -> None:
+        self.generations = generations
+        self.tables = tables
+
+    def __call__(self) -> None:
+        self.generations.bump(self.tables)
+
+
+def _pending(connection: BaseDatabaseWrapper) -> list[tuple[set[str], Invalidation]]:
+    return [(sids, f) for sids, f, *_ in connection.run_on_commit if isinstance(f, Invalidation)]
 
 
 class Runtime:
@@ -96,16 +110,6 @@ class Runtime:
 
     # -- what a connection's transaction has done ------------------------------------------
 
-    def state(self, connection: BaseDatabaseWrapper) -> TransactionState:
-        state: TransactionState | None = getattr(connection, "_pareto_querycache", None)
-        if state is None:
-            state = TransactionState()
-            connection._pareto_querycache = state  # type: ignore[attr-defined]
-        elif state.wrote and not connection.in_atomic_block and connection.autocommit:
-            state.wrote = False  # committed or rolled back since
-            state.registered.clear()
-        return state
-
     def usable(self, connection: BaseDatabaseWrapper) -> bool:
         """May reads on this connection use the cache right now?"""
         if _disabled.get():
@@ -113,10 +117,11 @@ class Runtime:
         aliases = self.settings.DATABASES
         if aliases is not None and connection.alias not in aliases:
             return False
-        if not connection.autocommit and not connection.in_atomic_block:
+        if connection.in_atomic_block:
+            if _pending(connection):
+                return False  # this transaction wrote: its reads must see its own writes
+        elif not connection.autocommit:
             return False  # manual transaction management: no commit hook to rely on
-        if self.state(connection).wrote:
-            return False
         return self.generations.healthy
 
     def can_store(self, connection: BaseDatabaseWrapper) -> bool:
@@ -131,34 +136,32 @@ class Runtime:
         if stmt.schema:
             self.forget_catalog(connection.alias)
         tables = stmt.tables
-        if connection.in_atomic_block:
-            state = self.state(connection)
-            state.wrote = True
-            key = (tuple(connection.savepoint_ids), tables)
-            if key not in state.registered:  # once per table set and savepoint
-                state.registered.add(key)
-                connection.on_commit(functools.partial(self.generations.bump, tables), robust=True)
-        else:
-            if not connection.autocommit:
-                self.state(connection).wrote = True
+        if not connection.in_atomic_block:
             self.generations.bump(tables)
+            return
+        sids = set(connection.savepoint_ids)
+        if not any(s == sids and f.tables == tables for s, f in _pending(connection)):
+            # Once per table set and savepoint level: a loop of writes registers one.
+            connection.on_commit(Invalidation(self.generations, tables), robust=True)
 
     def invalidate(self, tables: Iterable[str]) -> None:
         self.generations.bump({t.lower() for t in tables} or {ALL})
 
 
 def _read_committed(connection: BaseDatabaseWrapper) -> bool:
-    # psycopg 2 and 3 both number READ COMMITTED 1; Django's default on PostgreSQL.
-    level = getattr(connection, "isolation_level", None)
-    try:
-        return level is not None and int(level) == 1
-    except (TypeError, ValueError):
-        return False
+    # Django's default on PostgreSQL; psycopg 2 and 3 number the levels differently, and
+    # Django's psycopg_any names them for whichever is installed.
+    from django.db.backends.postgresql.psycopg_any import IsolationLevel
+
+    return getattr(connection, "isolation_level", None) == IsolationLevel.READ_COMMITTED
 
 
 _runtime: Runtime | None = None
 _enabled = False
 _disabled: ContextVar[bool] = ContextVar("pareto_querycache_disabled", default=False)
+# Set while a whole queryset is computed to be cached as objects: its query is not also
+# cached as rows.
+computing_objects: ContextVar[bool] = ContextVar("pareto_querycache_objects", default=False)
 # Set while the cache runs its own statements (the table list): the hook lets them be.
 internal: ContextVar[bool] = ContextVar("pareto_querycache_internal", default=False)
 

@@ -1,0 +1,81 @@
+"""Whole querysets cached as the objects Django built, not only as rows.
+
+A hit at the row level still pays for Django turning rows into model instances; caching
+the list ``QuerySet._fetch_all`` builds skips that too. The same generations guard it
+(the entry is keyed and checked exactly like a row result). Only where the objects are
+self-contained: not with known related objects (a related manager's queryset shares its
+instance with the rows), not for models with ``post_init`` receivers (an unpickled
+instance doesn't run them), not for named tuples (their class can't be pickled). Those
+keep the row-level cache.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import query as django_query
+from django.db.models.signals import post_init
+
+from django_pareto.querycache import collect, metrics, results, runtime
+from django_pareto.querycache.compiler import plan
+
+_CACHEABLE = (
+    django_query.ModelIterable,
+    django_query.ValuesIterable,
+    django_query.ValuesListIterable,
+    django_query.FlatValuesListIterable,
+)
+_original = django_query.QuerySet._fetch_all
+
+
+def _eligible(qs: Any) -> bool:
+    return (
+        qs._result_cache is None
+        and qs._iterable_class in _CACHEABLE
+        and not qs._known_related_objects
+        and not post_init.has_listeners(qs.model)
+    )
+
+
+def _fetch_all(self: Any) -> None:
+    if _eligible(self) and (rt := runtime.get()) is not None:
+        try:
+            self._result_cache = _cached_list(self, rt)
+        except EmptyResultSet:  # nothing to read: Django's own path answers without SQL
+            pass
+        except Exception:  # anything unexpected: Django's own path, uncached
+            metrics.count("faults")
+    _original(self)
+
+
+def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
+    compiler = qs.query.get_compiler(qs.db)
+    found = plan(compiler, rt)
+    if found is None:
+        return None
+    sql, params, tables, timeout = found
+    connection = connections[qs.db]
+    collect.report(tables)
+
+    def compute() -> list[Any]:
+        # Its iterable compiles the query again: the compiler's state (select, klass_info)
+        # that turns rows into objects is only set up by compiling.
+        token = runtime.computing_objects.set(True)
+        try:
+            return list(qs._iterable_class(qs))
+        finally:
+            runtime.computing_objects.reset(token)
+
+    shape = ("objects", qs._iterable_class.__name__, qs._fields)
+    key = results.result_key(rt.settings.KEY_PREFIX, qs.db, sql, params, shape)
+    max_rows = rt.settings.MAX_ROWS
+    value: list[Any] = results.fetch(
+        rt, key, tables, timeout, compute, rt.can_store(connection), lambda v: len(v) <= max_rows
+    )
+    return value
+
+
+def install() -> None:
+    django_query.QuerySet._fetch_all = _fetch_all  # type: ignore[method-assign]
