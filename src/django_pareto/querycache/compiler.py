@@ -58,7 +58,11 @@ def execute_sql(
         or (rt := runtime.get()) is None
     ):
         return _original(self, result_type, chunked_fetch, *args, **kw)
-    if runtime.computing_objects.get():  # the whole queryset is being cached as objects
+    precompiled = runtime.computing_objects.get()
+    if precompiled is not None:  # the whole queryset is being cached as objects (not rows)
+        planned, sql, params = precompiled
+        if planned is self:
+            return _run(self, sql, params, result_type, chunked_fetch, *args, **kw)
         return _original(self, result_type, chunked_fetch, *args, **kw)
     conn = self.connection
     try:

@@ -60,13 +60,16 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
     collect.report(tables)
 
     def compute() -> list[Any]:
-        # Its iterable compiles the query again: the compiler's state (select, klass_info)
-        # that turns rows into objects is only set up by compiling.
-        token = runtime.computing_objects.set(True)
+        # Django's iterable runs the compiler planned above, set up already (its select
+        # and klass_info turn rows into objects): compiling twice costs as much as a hit.
+        query = qs.query
+        query.get_compiler = lambda *args, **kwargs: compiler
+        token = runtime.computing_objects.set((compiler, sql, params))
         try:
             return list(qs._iterable_class(qs))
         finally:
             runtime.computing_objects.reset(token)
+            del query.get_compiler
 
     shape = ("objects", qs._iterable_class.__name__, qs._fields)
     key = results.result_key(rt.settings.KEY_PREFIX, qs.db, sql, params, shape)

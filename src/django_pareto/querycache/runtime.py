@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.cache import caches
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -120,7 +121,7 @@ class Runtime:
         if connection.in_atomic_block:
             if _pending(connection):
                 return False  # this transaction wrote: its reads must see its own writes
-        elif not connection.autocommit:
+        elif not connection.get_autocommit():  # (connects first: before that it reads False)
             return False  # manual transaction management: no commit hook to rely on
         return self.generations.healthy
 
@@ -159,9 +160,11 @@ def _read_committed(connection: BaseDatabaseWrapper) -> bool:
 _runtime: Runtime | None = None
 _enabled = False
 _disabled: ContextVar[bool] = ContextVar("pareto_querycache_disabled", default=False)
-# Set while a whole queryset is computed to be cached as objects: its query is not also
-# cached as rows.
-computing_objects: ContextVar[bool] = ContextVar("pareto_querycache_objects", default=False)
+# Set while a whole queryset is computed to be cached as objects, to its compiler, SQL and
+# parameters (compiled once): that query is not also cached as rows.
+computing_objects: ContextVar[tuple[Any, str, Any] | None] = ContextVar(
+    "pareto_querycache_objects", default=None
+)
 # Set while the cache runs its own statements (the table list): the hook lets them be.
 internal: ContextVar[bool] = ContextVar("pareto_querycache_internal", default=False)
 
