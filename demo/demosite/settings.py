@@ -92,6 +92,8 @@ if os.environ.get("REDIS_URL"):
             "LOCATION": os.environ["REDIS_URL"],
         }
     }
+else:
+    SILENCED_SYSTEM_CHECKS = ["pareto.W003"]  # locmem is right for one process
 
 # django-pareto: recordings of this site are filed under the run name "demo" by default.
 PARETO = {"RUN": "demo"}
