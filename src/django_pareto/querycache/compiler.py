@@ -16,7 +16,6 @@ from django.db.models.sql import compiler as sql_compiler
 from django.db.models.sql.constants import MULTI, SINGLE
 
 from django_pareto.querycache import collect, metrics, results, runtime
-from django_pareto.querycache.sqlinfo import statement
 
 logger = logging.getLogger("django_pareto.querycache")
 
@@ -121,8 +120,12 @@ def plan(compiler: Any, rt: runtime.Runtime) -> tuple[str, Any, tuple[str, ...],
     sql, params = compiler.as_sql()
     if not sql:
         raise EmptyResultSet
-    named = {t.table_name for t in compiler.query.alias_map.values() if hasattr(t, "table_name")}
-    tables = rt.read_tables(compiler.connection, statement(sql), named)
+    alias_map = compiler.query.alias_map
+
+    def named() -> set[str]:
+        return {t.table_name for t in alias_map.values() if hasattr(t, "table_name")}
+
+    tables = rt.read_tables(compiler.connection, sql, named)
     if tables is None:
         collect.report((), spoiled=True)
         metrics.count("bypassed")

@@ -15,7 +15,7 @@ with a Lua script, always against the primary (a replica may lag behind a bump).
 from __future__ import annotations
 
 import logging
-import secrets
+import random
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -28,8 +28,11 @@ from django_pareto.querycache.sqlinfo import ALL
 logger = logging.getLogger("django_pareto.querycache")
 
 
+_random = random.SystemRandom()  # seeded by the OS: starts differ across processes
+
+
 def _start() -> int:
-    return secrets.randbits(62)
+    return _random.getrandbits(62)
 
 
 class Generations:
@@ -157,6 +160,7 @@ class RedisGenerations(Generations):
         client = inner.get_client(None, write=True)  # the primary: replicas may lag
         self._client = client  # kept: Django's backend builds a client per call
         self._serializer = inner._serializer
+        self._gen_keys: dict[str, str] = {}
         self._read = client.register_script(_READ)
         self._store = client.register_script(_STORE)
         self._bump_script = client.register_script(_BUMP)
@@ -168,12 +172,19 @@ class RedisGenerations(Generations):
         return type(cache) is RedisCache and len(cache._servers) == 1  # type: ignore[attr-defined]
 
     def _full(self, key: str) -> str:
-        return str(self.cache.make_and_validate_key(key))
+        # Keys are ours and short: no need for Django's per-call validation loop.
+        return str(self.cache.make_key(key))
+
+    def _gen_key(self, table: str) -> str:
+        found = self._gen_keys.get(table)
+        if found is None:
+            found = self._gen_keys[table] = self._full(self.key(table))
+        return found
 
     def read(
         self, tables: Iterable[str], extra: Iterable[str] = ()
     ) -> tuple[tuple[int, ...], dict[str, Any]]:
-        gen_keys = [self._full(self.key(t)) for t in (ALL, *tables)]
+        gen_keys = [self._gen_key(t) for t in (ALL, *tables)]
         extra = list(extra)
         values = self._read(
             keys=gen_keys + [self._full(k) for k in extra],
@@ -190,7 +201,7 @@ class RedisGenerations(Generations):
     def store(
         self, key: str, value: Any, timeout: float, tables: Iterable[str], gens: tuple[int, ...]
     ) -> bool:
-        gen_keys = [self._full(self.key(t)) for t in (ALL, *tables)]
+        gen_keys = [self._gen_key(t) for t in (ALL, *tables)]
         seconds = max(1, int(self.cache.get_backend_timeout(timeout) or 0) or 1)
         return bool(
             self._store(
@@ -206,7 +217,7 @@ class RedisGenerations(Generations):
         self._client.delete(self._full(key))
 
     def _bump(self, tables: list[str]) -> None:
-        keys = [self._full(self.key(t)) for t in tables]
+        keys = [self._gen_key(t) for t in tables]
         self._bump_script(keys=keys, args=[_start() for _ in keys])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,13 +16,14 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from django_pareto.querycache import conf, metrics
 from django_pareto.querycache.generations import Generations, generations_for
-from django_pareto.querycache.sqlinfo import ALL, Statement
+from django_pareto.querycache.sqlinfo import ALL, Statement, statement
 
 logger = logging.getLogger("django_pareto.querycache")
 
 # A catalog that lacks a table a query names is reloaded at most this often (a table
 # created by another process's migration); meanwhile such reads are not cached.
 CATALOG_RELOAD_SECONDS = 10.0
+TABLES_CACHE_LIMIT = 4096  # distinct read statements remembered per process
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class Runtime:
         self.cache = caches[settings.CACHE]
         self.generations = generations_for(self.cache, settings.KEY_PREFIX)
         self._catalogs: dict[str, Catalog] = {}
+        self._tables: dict[tuple[str, str], tuple[Catalog, frozenset[str] | None]] = {}
 
     # -- what the database holds ---------------------------------------------------------
 
@@ -91,15 +93,33 @@ class Runtime:
         self._catalogs.pop(alias, None)
 
     def read_tables(
-        self, connection: BaseDatabaseWrapper, stmt: Statement, named: Iterable[str] = ()
+        self, connection: BaseDatabaseWrapper, sql: str, named: Callable[[], Iterable[str]]
     ) -> frozenset[str] | None:
-        """The tables a read depends on, or None when that can't be known for sure."""
+        """The tables a read depends on, or None when that can't be known for sure.
+
+        Cached per SQL text for as long as the catalog it was read against (the tables a
+        query's model names are all in its SQL, so the text decides the answer).
+        """
+        key = (connection.alias, sql)
+        found = self._tables.get(key)
+        if found is not None and found[0] is self._catalogs.get(connection.alias):
+            return found[1]
+        tables = self._read_tables(connection, statement(sql), {n.lower() for n in named()})
+        if len(self._tables) >= TABLES_CACHE_LIMIT:
+            self._tables.clear()
+        catalog = self._catalogs.get(connection.alias)
+        if catalog is not None:
+            self._tables[key] = (catalog, tables)
+        return tables
+
+    def _read_tables(
+        self, connection: BaseDatabaseWrapper, stmt: Statement, named: set[str]
+    ) -> frozenset[str] | None:
         if stmt.volatile:
             return None
         catalog = self.catalog(connection)
         if catalog is None:
             return None
-        named = {n.lower() for n in named}
         if not named <= catalog.tables:
             catalog = self.catalog(connection, reload=True)
             if catalog is None or not named <= catalog.tables:

@@ -32,7 +32,7 @@ def statement_hook(
     stmt = statement(sql)
     if stmt.kind == READ:
         if collect.active():
-            _report_read(rt, connection, stmt)
+            _report_read(rt, connection, sql)
         return execute(sql, params, many, context)
     if stmt.kind != WRITE:
         return execute(sql, params, many, context)
@@ -56,9 +56,9 @@ def _record(rt: runtime.Runtime, connection: BaseDatabaseWrapper, stmt: Any) -> 
         logger.warning("query cache: recording a write failed: %r", exc)
 
 
-def _report_read(rt: runtime.Runtime, connection: BaseDatabaseWrapper, stmt: Any) -> None:
+def _report_read(rt: runtime.Runtime, connection: BaseDatabaseWrapper, sql: str) -> None:
     try:
-        tables = rt.read_tables(connection, stmt)
+        tables = rt.read_tables(connection, sql, tuple)
     except Exception:
         tables = None
     collect.report(tables or (), spoiled=tables is None)
