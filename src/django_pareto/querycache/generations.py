@@ -4,8 +4,9 @@ A cached result records the generations of the tables it read, as they were *bef
 query ran, and is stored only if they are still the same after it ran; a write moves the
 generation of its tables once it has committed. So a result is served only while no
 table it read has changed since it was computed, whatever the interleaving of processes,
-and no wall clock is involved. Counters start at a random value: a counter evicted from
-the cache and created again can't come back to a value an old entry was stored under.
+and no wall clock decides validity. Counters start at a random value (on Redis: the
+server's clock in microseconds), so a counter evicted from the cache and created again
+can't come back to a value an old entry was stored under.
 
 Two implementations of the same three operations: one over Django's cache API (any
 backend), and one for Django's Redis backend that does each operation in one round trip
@@ -113,22 +114,33 @@ class Generations:
         return not self._pending
 
 
-# KEYS: generation keys, then the extra keys; ARGV: a fresh start per generation key.
-_READ = """
+# A counter created in Redis starts at the server's clock in microseconds: a counter
+# evicted and created again starts above any value the old one reached, unless a table
+# was written more than once per microsecond on average (and it fits a Lua number).
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+"""
+# KEYS: generation keys (ARGV[1] of them), then the extra keys.
+_READ = (
+    _NOW
+    + """
+local n = tonumber(ARGV[1])
 local out = {}
-for i = 1, #ARGV do
+for i = 1, n do
   local v = redis.call('GET', KEYS[i])
   if not v then
-    redis.call('SET', KEYS[i], ARGV[i])
-    v = ARGV[i]
+    redis.call('SET', KEYS[i], now)
+    v = now
   end
   out[i] = v
 end
-for i = #ARGV + 1, #KEYS do
+for i = n + 1, #KEYS do
   out[i] = redis.call('GET', KEYS[i]) or false
 end
 return out
 """
+)
 # KEYS: generation keys, then the entry key; ARGV: expected generations, value, seconds.
 _STORE = """
 local n = #KEYS - 1
@@ -138,17 +150,20 @@ end
 redis.call('SET', KEYS[n + 1], ARGV[n + 1], 'EX', ARGV[n + 2])
 return 1
 """
-# KEYS: generation keys; ARGV: a fresh start per key (for a counter that is not there).
-_BUMP = """
+# KEYS: generation keys.
+_BUMP = (
+    _NOW
+    + """
 for i = 1, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then
     redis.call('INCR', KEYS[i])
   else
-    redis.call('SET', KEYS[i], ARGV[i])
+    redis.call('SET', KEYS[i], now)
   end
 end
 return #KEYS
 """
+)
 
 
 class RedisGenerations(Generations):
@@ -186,10 +201,7 @@ class RedisGenerations(Generations):
     ) -> tuple[tuple[int, ...], dict[str, Any]]:
         gen_keys = [self._gen_key(t) for t in (ALL, *tables)]
         extra = list(extra)
-        values = self._read(
-            keys=gen_keys + [self._full(k) for k in extra],
-            args=[_start() for _ in gen_keys],
-        )
+        values = self._read(keys=gen_keys + [self._full(k) for k in extra], args=[len(gen_keys)])
         gens = tuple(int(v) for v in values[: len(gen_keys)])
         found = {
             k: self._serializer.loads(v)
@@ -218,7 +230,7 @@ class RedisGenerations(Generations):
 
     def _bump(self, tables: list[str]) -> None:
         keys = [self._gen_key(t) for t in tables]
-        self._bump_script(keys=keys, args=[_start() for _ in keys])
+        self._bump_script(keys=keys)
 
 
 def generations_for(cache: BaseCache, prefix: str) -> Generations:
