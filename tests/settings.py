@@ -33,6 +33,10 @@ INSTALLED_APPS = [
     "tests.partial_app",
     "tests.cache_app",
     "tests.qc_app",
+    "django.contrib.postgres",  # MirrorArrayField and GIN indexes in tests.denorm_app
+    "django_pareto.denorm",
+    "tests.denorm_app",
+    "tests.denorm_advice_app",
     "blog",  # the demo site's app (demo/ is on sys.path), tested in tests/demo/
 ]
 

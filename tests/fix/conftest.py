@@ -137,3 +137,84 @@ def fixapp(tmp_path: Path) -> Iterator[Path]:
 def partialapp(tmp_path: Path) -> Iterator[Path]:
     """A task list whose open tasks (a few percent) want a partial index."""
     yield from throwaway_app(tmp_path, PARTIAL_APP, PARTIAL_MODELS, PARTIAL_INITIAL)
+
+
+# A many-to-many relation that pareto.D001 advises copying (tests/fix/test_mirrors.py):
+# before the fix, the relation alone; after it, the copy, and on PostgreSQL its GinIndex.
+MIRROR_APP = "pareto_mirrorapp"
+
+MIRROR_MODELS = """
+from django.db import models
+
+
+class Tag(models.Model):
+    name = models.CharField(max_length=50)
+    slug = models.SlugField(max_length=60)
+
+
+class Article(models.Model):
+    title = models.CharField(max_length=200)
+    tags = models.ManyToManyField(Tag, related_name="articles")
+"""
+
+MIRROR_FIXED = {
+    "sqlite": MIRROR_MODELS.rstrip()
+    + """
+    tag_info = MirrorField("tags", fields=["name", "slug"])
+""",
+    "postgresql": MIRROR_MODELS.rstrip()
+    + """
+    tag_info = MirrorField("tags", fields=["name", "slug"])
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["tag_info"], name="pareto_mirr_tag_inf_9f1c2e_idx"),
+        ]
+""",
+}
+MIRROR_IMPORTS = {
+    "sqlite": "from django_pareto.denorm import MirrorField\n",
+    "postgresql": (
+        "from django.contrib.postgres.indexes import GinIndex\n"
+        "from django_pareto.denorm import MirrorField\n"
+    ),
+}
+
+MIRROR_INITIAL = """
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    initial = True
+    dependencies = []
+    operations = [
+        migrations.CreateModel(
+            name="Tag",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=50)),
+                ("slug", models.SlugField(max_length=60)),
+            ],
+        ),
+        migrations.CreateModel(
+            name="Article",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("tags", models.ManyToManyField(related_name="articles", to="pareto_mirrorapp.tag")),
+            ],
+        ),
+    ]
+"""
+
+
+@pytest.fixture
+def mirrorapp(tmp_path: Path) -> Iterator[Path]:
+    """The app before the fix: the analysis and the plan see the relation alone."""
+    yield from throwaway_app(tmp_path, MIRROR_APP, MIRROR_MODELS, MIRROR_INITIAL)
+
+
+def mirrorapp_fixed(tmp_path: Path, vendor: str) -> Iterator[Path]:
+    """The app with the hints applied (needs the runtime: its models import MirrorField)."""
+    models = MIRROR_IMPORTS[vendor] + MIRROR_FIXED[vendor]
+    yield from throwaway_app(tmp_path, MIRROR_APP, models, MIRROR_INITIAL)

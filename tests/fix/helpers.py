@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_pareto.analyze.base import Analyzer
 from django_pareto.analyze.context import AnalysisContext
-from django_pareto.analyze.findings import AnalyzerResult, Finding, Fix, IndexSpec
+from django_pareto.analyze.findings import AddMirror, AnalyzerResult, Finding, Fix, IndexSpec
 from django_pareto.doctor import Diagnosis
 
 FEATURED = IndexSpec(
@@ -89,3 +89,28 @@ class Canned(Analyzer):
 
     def analyze(self, context: AnalysisContext) -> AnalyzerResult:
         return AnalyzerResult(findings=list(EVERYTHING.findings))
+
+
+TAG_INFO = AddMirror(
+    app_label="pareto_mirrorapp",
+    model="Article",
+    relation="tags",
+    name="tag_info",
+    fields=("name", "slug"),
+    reads=("blog/views.py:12",),
+)
+
+
+def mirror(spec: AddMirror = TAG_INFO, saves: float = 80.0) -> Finding:
+    return Finding(
+        id="pareto.D001",
+        title=f"Denormalize {spec.app_label}.{spec.model}.{spec.relation} into {spec.name}",
+        message="Read through its through table on every list page.",
+        fix=Fix(
+            summary=f"Add {spec.name} to {spec.model}",
+            code=f'{spec.name} = MirrorField("{spec.relation}")',
+            location="pareto_mirrorapp/models.py:12",
+            add_mirror=spec,
+        ),
+        savings_ms=saves,
+    )

@@ -35,6 +35,7 @@ BUILTIN_ANALYZERS: tuple[str, ...] = (
     "django_pareto.analyze.indexes.MissingIndexAnalyzer",
     "django_pareto.analyze.overindex.OverIndexAnalyzer",
     "django_pareto.analyze.caching.CacheAnalyzer",
+    "django_pareto.analyze.denormalize.DenormalizeAnalyzer",
 )
 
 

@@ -30,6 +30,24 @@ class IndexSpec:
 
 
 @dataclass(frozen=True)
+class AddMirror:
+    """A copy of a many-to-many relation on its model (``django_pareto.denorm``), kept in sync.
+
+    ``pareto fix`` writes it as ``AddField`` of a ``MirrorField`` (``MirrorArrayField`` when
+    ``array``) and a ``BackfillMirror`` that fills the existing rows; the relation stays.
+    """
+
+    app_label: str
+    model: str  # model class name, e.g. "Article"
+    relation: str  # the many-to-many field it copies, e.g. "tags"
+    name: str  # the new field, e.g. "tag_ids" ("tag_info" when fields are copied too)
+    fields: tuple[str, ...] = ()  # fields of the related rows copied beside their ids
+    array: bool = False  # a PostgreSQL array of pks instead of a JSON list
+    gin_index: str | None = None  # name of a GinIndex on the copy (PostgreSQL filters by it)
+    reads: tuple[str, ...] = ()  # "file:line" of the reads the copy replaces
+
+
+@dataclass(frozen=True)
 class Fix:
     """What to change: a line of code, a migration operation, or both."""
 
@@ -38,6 +56,7 @@ class Fix:
     location: str | None = None  # "file:line" where to write it
     add_index: IndexSpec | None = None
     remove_index: IndexSpec | None = None
+    add_mirror: AddMirror | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from django_pareto.cli.denorm import denorm
 from django_pareto.cli.setup import configure_django
 from django_pareto.report.console import make_console
 
@@ -329,6 +330,9 @@ def verify(
     except (ScratchError, CommandError) as exc:
         raise click.ClickException(str(exc)) from exc
     render_comparison(data)
+
+
+cli.add_command(denorm)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import site
 import sysconfig
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import django
@@ -19,12 +19,13 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.operations.base import Operation
 from django.db.migrations.operations.models import RemoveIndex
 from django.db.migrations.operations.special import RunSQL
-from django.db.migrations.state import ProjectState
+from django.db.migrations.state import ModelState, ProjectState
 
-from django_pareto.analyze.findings import Finding, IndexSpec
+from django_pareto.analyze.denormalize import CONTRIB_POSTGRES_VENDORS
+from django_pareto.analyze.findings import AddMirror, Finding, IndexSpec
 from django_pareto.backends import backend_class
 from django_pareto.doctor import Diagnosis
-from django_pareto.fix import indexes
+from django_pareto.fix import indexes, mirrors
 
 
 class FixError(Exception):
@@ -58,6 +59,7 @@ class PlannedMigration:
     depends_on_apps: set[str] = field(default_factory=set)
     findings: list[str] = field(default_factory=list)
     index_names: list[str] = field(default_factory=list)
+    field_names: list[str] = field(default_factory=list)  # "article_tag_ids": fields added
 
 
 @dataclass
@@ -86,7 +88,7 @@ def plan_fixes(
     allow_drop: bool = False,
     app_override: str | None = None,
 ) -> FixPlan:
-    """Turn index findings into migration operations and the rest into code hints."""
+    """Turn index and mirror findings into migration operations, the rest into code hints."""
     plan = FixPlan(run=diagnosis.run, vendor=vendor)
     if app_override is not None and not is_writable(app_override):
         raise FixError(
@@ -97,7 +99,13 @@ def plan_fixes(
     seen: set[str] = set()
     for finding in diagnosis.findings:
         spec = finding.fix.add_index or finding.fix.remove_index
-        if spec is None:
+        mirror = finding.fix.add_mirror
+        if mirror is not None:
+            key = f"{mirror.app_label}.{mirror.model}.{mirror.name}"
+            if key not in seen:
+                seen.add(key)
+                _plan_mirror(plan, finding, mirror, concurrently)
+        elif spec is None:
             plan.hints.append(_code_hint(finding))
         elif spec.name in seen:
             continue  # two findings asking for the same index: one operation
@@ -185,6 +193,93 @@ def _plan_index(
         planned.atomic = False
 
 
+def _plan_mirror(plan: FixPlan, finding: Finding, mirror: AddMirror, concurrently: bool) -> None:
+    """AddField + BackfillMirror (+ a GinIndex) in the model's own app, and the hints."""
+    label = f"{mirror.model}.{mirror.name}"
+    try:
+        model = apps.get_model(mirror.app_label, mirror.model)
+    except LookupError:
+        plan.skipped.append(
+            Skipped(finding.id, finding.title, f"no model {mirror.app_label}.{mirror.model}")
+        )
+        return
+    if mirror.name in _migrated_fields(plan, mirror.app_label, mirror.model):
+        plan.skipped.append(Skipped(finding.id, finding.title, f"a migration adds {label} already"))
+        return
+    if not is_writable(mirror.app_label):
+        owner = apps.get_app_config(mirror.app_label).name
+        plan.skipped.append(
+            Skipped(
+                finding.id,
+                finding.title,
+                f"{mirror.app_label}.{mirror.model} belongs to {owner}, which is not part of "
+                "this project: only a migration of its own app can add a field to it",
+            )
+        )
+        return
+    if mirror.gin_index and plan.vendor not in CONTRIB_POSTGRES_VENDORS:
+        plan.notes.append(
+            f"{label}: the GinIndex {mirror.gin_index} is left out: it is PostgreSQL's "
+            f"(the plan is for {plan.vendor})"
+        )
+        mirror = replace(mirror, gin_index=None)
+    planned = plan.migration_for(mirror.app_label)
+    planned.operations += mirrors.operations(mirror, concurrently)
+    planned.findings.append(finding.id)
+    planned.field_names.append(f"{mirror.model.lower()}_{mirror.name}")
+    if mirror.gin_index and concurrently:
+        planned.atomic = False  # CREATE INDEX CONCURRENTLY cannot run inside a transaction
+        plan.notes.append(
+            f"{label}: the migration is not atomic (its GinIndex is built concurrently): "
+            "if the backfill fails, fix the cause and run it again by hand "
+            "(`pareto denorm backfill`) rather than migrating again"
+        )
+    location = finding.fix.location or _location(model)
+    plan.hints.append(
+        CodeHint(
+            finding.id,
+            finding.title,
+            f"Add to {mirror.model} after its {mirror.relation} field (so makemigrations sees "
+            "no drift)",
+            location,
+            mirrors.models_code(mirror),
+        )
+    )
+    install = f'INSTALLED_APPS += ["{mirrors.RUNTIME}"]'
+    if not apps.is_installed(mirrors.RUNTIME) and all(h.code != install for h in plan.hints):
+        plan.hints.append(
+            CodeHint(
+                finding.id,
+                finding.title,
+                f'Add "{mirrors.RUNTIME}" to INSTALLED_APPS: its signal handlers keep the '
+                "copies in sync with their relations",
+                None,
+                install,
+            )
+        )
+    plan.hints.append(
+        CodeHint(
+            finding.id,
+            finding.title,
+            mirrors.reads_summary(mirror),
+            mirror.reads[0] if mirror.reads else None,
+            mirrors.reads_code(mirror),
+        )
+    )
+
+
+def _model_state(plan: FixPlan, app_label: str, model: str) -> ModelState | None:
+    """The model as its app's migrations declare it (read once per plan)."""
+    if plan._state is None:
+        plan._state = _loader(plan).project_state()
+    return plan._state.models.get((app_label, model.lower()))
+
+
+def _migrated_fields(plan: FixPlan, app_label: str, model: str) -> set[str]:
+    found = _model_state(plan, app_label, model)
+    return set(found.fields) if found else set()
+
+
 def _loader(plan: FixPlan) -> MigrationLoader:
     # Reads the migration files only (no database), once per plan.
     if plan._loader is None:
@@ -194,9 +289,7 @@ def _loader(plan: FixPlan) -> MigrationLoader:
 
 def _migrated_indexes(plan: FixPlan, app_label: str, model: str) -> set[str]:
     """Index names of the model as its migrations declare them."""
-    if plan._state is None:
-        plan._state = _loader(plan).project_state()
-    found = plan._state.models.get((app_label, model.lower()))
+    found = _model_state(plan, app_label, model)
     return {index.name for index in found.options.get("indexes", [])} if found else set()
 
 

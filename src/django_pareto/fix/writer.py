@@ -14,6 +14,7 @@ from django.db import migrations
 from django.db.migrations.loader import MigrationLoader
 from django.db.migrations.writer import MigrationWriter
 
+from django_pareto.fix import mirrors
 from django_pareto.fix.plan import FixError, FixPlan, PlannedMigration
 
 _NAME_LIMIT = 52  # keeps "0042_pareto_...py" readable and under filesystem limits
@@ -82,7 +83,7 @@ def _render(
     )
     migration = cls(name, planned.app_label)
     writer = MigrationWriter(migration, include_header=include_header)
-    text = writer.as_string()
+    text = mirrors.tidy_imports(writer.as_string())
     if not planned.atomic and "\n    atomic = False\n" not in text:
         # MigrationWriter writes `atomic` since Django 6.0; before, it was left out, and
         # CREATE INDEX CONCURRENTLY fails inside the migration's transaction.
@@ -94,5 +95,8 @@ def _render(
 def _suggest_name(planned: PlannedMigration) -> str:
     # Not Migration.suggest_name(): it falls back to a timestamp for RunSQL, and the
     # names here must be the same on every run (golden files, reviews).
-    name = "pareto_" + "_".join(n.lower() for n in planned.index_names)
-    return name if len(name) <= _NAME_LIMIT else "pareto_indexes"
+    parts = [*planned.field_names, *planned.index_names]
+    name = "pareto_" + "_".join(n.lower() for n in parts)
+    if len(name) <= _NAME_LIMIT:
+        return name
+    return "pareto_indexes" if not planned.field_names else "pareto_denormalize"
