@@ -5,15 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TaskID
+
+from django_pareto.cli.progress import progress_bar
 
 if TYPE_CHECKING:
     from django_pareto.denorm.mirror import Mirror
@@ -57,14 +51,7 @@ def denorm_backfill(
         if alias is None:
             click.echo(f"{mirror.label}: not on database {database or 'default'}, skipped.")
             continue
-        with Progress(
-            TextColumn("[b]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeRemainingColumn(),
-            disable=not progress,
-            console=Console(stderr=True),
-        ) as bar:
+        with progress_bar("[b]{task.description}", progress) as bar:
             task = bar.add_task(mirror.label, total=to_fill(mirror, alias, resume).count())
 
             def advance(rows: int, task: TaskID = task) -> None:

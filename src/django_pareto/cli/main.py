@@ -11,11 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from django_pareto.cli.denorm import denorm
+from django_pareto.cli.progress import progress_bar
 from django_pareto.cli.setup import configure_django
 from django_pareto.report.console import make_console
 
@@ -84,14 +83,7 @@ def record(
     """
     from django_pareto import api
 
-    with Progress(
-        TextColumn("recording [b]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        disable=not progress,
-        console=Console(stderr=True),
-    ) as bar:
+    with progress_bar("recording [b]{task.description}", progress) as bar:
         task = bar.add_task(run_name, total=count)
         result = api.record(
             workload_path,
