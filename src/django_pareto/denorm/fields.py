@@ -71,8 +71,10 @@ class MirrorFieldMixin:
             setattr(model_instance, self.attname, value)
             return value
         # An update never writes the copy back: the instance's value may be older than the
-        # row's (a relation change from another process, or through a queryset). Django
-        # reads the column back after the save where the database can (RETURNING).
+        # row's (a relation change from another process, or through a queryset). Django 6
+        # reads the column back after the save (RETURNING); before that, the attribute is
+        # dropped so that it is loaded from the row on its next access.
+        model_instance.__dict__.pop(self.attname, None)
         return F(self.attname)
 
     def _mirror_deconstruct(self, kwargs: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
