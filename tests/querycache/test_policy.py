@@ -224,3 +224,14 @@ def test_models_with_post_init_receivers_are_cached_as_rows_only(
         assert len(seen) == before + 1  # and the instance was built, receivers ran
     finally:
         post_init.disconnect(count_init, sender=Reader)
+
+
+def test_a_cache_alias_that_does_not_exist_leaves_reads_uncached(
+    querycache: Any, queries: Any
+) -> None:
+    querycache(CACHE="nowhere")
+    Post.objects.create(title="a")
+    for _ in range(3):
+        assert [p.title for p in Post.objects.cache()] == ["a"]
+    assert metrics.snapshot()["faults"] == 1  # noticed once, not on every read
+    assert metrics.snapshot()["hits"] == 0

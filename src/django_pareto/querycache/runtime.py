@@ -179,6 +179,7 @@ def _read_committed(connection: BaseDatabaseWrapper) -> bool:
 
 _runtime: Runtime | None = None
 _enabled = False
+_broken = False  # the settings could not start a runtime (pareto.E004 says why)
 _disabled: ContextVar[bool] = ContextVar("pareto_querycache_disabled", default=False)
 # Set while a whole queryset is computed to be cached as objects, to its compiler, SQL and
 # parameters (compiled once): that query is not also cached as rows.
@@ -197,10 +198,13 @@ def enable() -> None:
 def get() -> Runtime | None:
     """The runtime, or None before the app is ready or when it can't start."""
     global _runtime
-    if _runtime is None and _enabled:
+    global _broken
+    if _runtime is None and _enabled and not _broken:
         try:
             _runtime = Runtime(conf.get())
         except Exception as exc:  # a bad CACHE alias: the site still runs, uncached
+            # Once, not on every read: the settings won't change until reset().
+            _broken = True
             metrics.count("faults")
             logger.error("query cache disabled: %s", exc)
             return None
@@ -209,9 +213,10 @@ def get() -> Runtime | None:
 
 def reset(**_: object) -> None:
     """Forget the settings and the runtime (connected to ``setting_changed``)."""
-    global _runtime
+    global _runtime, _broken
     conf.reset()
     _runtime = None
+    _broken = False
 
 
 @contextmanager
