@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -300,3 +302,32 @@ def test_a_store_of_another_layout_is_refused_and_left_untouched(tmp_path: Path)
     store.ensure_schema()
     store.ensure_schema()  # idempotent on its own layout
     assert store._execute("SELECT value FROM pareto_meta") == [("2",)]
+
+
+def _open_new_store(path: str, barrier: Any, results: Any) -> None:
+    barrier.wait()
+    try:
+        SQLiteStore(Path(path)).ensure_schema()
+        results.put("ok")
+    except StoreError as exc:
+        results.put(str(exc))
+
+
+def test_processes_creating_the_same_new_store_at_once_all_succeed(tmp_path: Path) -> None:
+    # Switching a new file to WAL races between processes; SQLite answers "locked" at once.
+    ctx = multiprocessing.get_context("fork")
+    outcomes: list[str] = []
+    for trial in range(25):
+        barrier, results = ctx.Barrier(4), ctx.Queue()
+        procs = [
+            ctx.Process(
+                target=_open_new_store, args=(str(tmp_path / f"{trial}.sqlite3"), barrier, results)
+            )
+            for _ in range(4)
+        ]
+        for p in procs:
+            p.start()
+        outcomes += [results.get(timeout=60) for _ in procs]
+        for p in procs:
+            p.join(timeout=60)
+    assert outcomes == ["ok"] * 100

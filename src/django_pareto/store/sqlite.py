@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,11 +30,32 @@ class SQLiteStore(Store):
             self._conn = sqlite3.connect(
                 self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._use_wal()
             self._conn.execute("PRAGMA synchronous=NORMAL")
         except (OSError, sqlite3.Error) as exc:
             raise StoreError(self._explain(exc)) from exc
         self._in_transaction = False
+
+    def _use_wal(self) -> None:
+        """Switch the file to WAL, waiting for other processes opening it at the same moment.
+
+        Changing the journal mode needs an exclusive lock, and SQLite answers "database is
+        locked" at once instead of calling the busy handler when another connection is
+        creating the file or switching it too; so wait and retry, within the busy timeout.
+        """
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        delay = 0.005
+        while True:
+            try:
+                mode = self._conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    self._conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
 
     def _explain(self, exc: BaseException) -> str:
         text = str(exc)
