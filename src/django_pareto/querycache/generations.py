@@ -201,7 +201,12 @@ class RedisGenerations(Generations):
     ) -> tuple[tuple[int, ...], dict[str, Any]]:
         gen_keys = [self._gen_key(t) for t in (ALL, *tables)]
         extra = list(extra)
-        values = self._read(keys=gen_keys + [self._full(k) for k in extra], args=[len(gen_keys)])
+        keys = gen_keys + [self._full(k) for k in extra]
+        # The usual case, every counter already there, is a plain MGET: cheaper for Redis
+        # than running a script. A missing counter has to be created atomically: the script.
+        values = self._client.mget(keys)
+        if any(v is None for v in values[: len(gen_keys)]):
+            values = self._read(keys=keys, args=[len(gen_keys)])
         gens = tuple(int(v) for v in values[: len(gen_keys)])
         found = {
             k: self._serializer.loads(v)

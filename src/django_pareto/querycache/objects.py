@@ -6,7 +6,8 @@ the list ``QuerySet._fetch_all`` builds skips that too. The same generations gua
 self-contained: not with known related objects (a related manager's queryset shares its
 instance with the rows), not for models with ``post_init`` receivers (an unpickled
 instance doesn't run them), not for named tuples (their class can't be pickled). Those
-keep the row-level cache.
+keep the row-level cache. A queryset with ``prefetch_related`` is cached with its
+prefetches done, as one entry, where its tables can be predicted (see ``prefetches``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import query as django_query
+from django.db.models.query import prefetch_related_objects
 from django.db.models.signals import post_init
 
-from django_pareto.querycache import collect, metrics, results, runtime
+from django_pareto.querycache import collect, metrics, prefetches, results, runtime
 from django_pareto.querycache.compiler import plan
 
 _CACHEABLE = (
@@ -57,7 +59,16 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
         return None
     sql, params, tables, timeout = found
     connection = connections[qs.db]
+    shape: tuple[Any, ...] = ("objects", qs._iterable_class.__name__, qs._fields)
+    graph = None
+    if qs._prefetch_related_lookups and not qs._prefetch_done:
+        graph = prefetches.predict(qs, rt)
+        if graph is not None:
+            tables = tuple(sorted(graph.tables.union(tables)))
+            shape += ("prefetched", graph.key)
     collect.report(tables)
+    predicted = frozenset(tables)
+    graph_ok = [True]
 
     def compute() -> list[Any]:
         # Django's iterable runs the compiler planned above, set up already (its select
@@ -66,17 +77,32 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
         query.get_compiler = lambda *args, **kwargs: compiler
         token = runtime.computing_objects.set((compiler, sql, params))
         try:
-            return list(qs._iterable_class(qs))
+            objects = list(qs._iterable_class(qs))
         finally:
             runtime.computing_objects.reset(token)
             del query.get_compiler
+        if graph is not None:
+            with collect.collecting() as reads:
+                prefetch_related_objects(objects, *qs._prefetch_related_lookups)
+            # Read something not predicted (so its generation wasn't checked): not stored.
+            graph_ok[0] = not (reads.spoiled or reads.wrote) and reads.tables <= predicted
+            if not graph_ok[0]:
+                metrics.count("bypassed", tuple(reads.tables - predicted))
+        return objects
 
-    shape = ("objects", qs._iterable_class.__name__, qs._fields)
     key = results.result_key(rt.settings.KEY_PREFIX, qs.db, sql, params, shape)
     max_rows = rt.settings.MAX_ROWS
     value: list[Any] = results.fetch(
-        rt, key, tables, timeout, compute, rt.can_store(connection), lambda v: len(v) <= max_rows
+        rt,
+        key,
+        tables,
+        timeout,
+        compute,
+        rt.can_store(connection),
+        lambda v: len(v) <= max_rows and graph_ok[0],
     )
+    if graph is not None:
+        qs._prefetch_done = True
     return value
 
 
