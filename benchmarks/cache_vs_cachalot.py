@@ -105,9 +105,13 @@ def method(payload: dict[str, Any], t0: float, deadline: float) -> dict[str, Any
     counter = harness.QueryCounter()
     counter.install()
     queries = [(s, cachalot_query(s, to_list), q) for s, to_list, q in CACHALOT_QUERIES]
-    with impls.disabled(name):  # connect, load catalogs, warm Python: nothing timed yet
+    # Nothing timed yet: connect and warm Python with the cache off, then once through the
+    # cache (ours loads the database's table list on a process's first cached read).
+    with impls.disabled(name):
         for _, function, _ in queries:
             function()
+    for _, function, _ in queries:
+        function()
     times: dict[str, dict[str, list[float]]] = {}
     mismatches: list[str] = []
     for suffix, function, expected in queries:

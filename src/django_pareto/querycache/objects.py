@@ -35,6 +35,7 @@ _original = django_query.QuerySet._fetch_all
 def _eligible(qs: Any) -> bool:
     return (
         qs._result_cache is None
+        and runtime.computing_objects.get() is None
         and qs._iterable_class in _CACHEABLE
         and not qs._known_related_objects
         and not post_init.has_listeners(qs.model)
@@ -82,8 +83,14 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
             runtime.computing_objects.reset(token)
             del query.get_compiler
         if graph is not None:
-            with collect.collecting() as reads:
-                prefetch_related_objects(objects, *qs._prefetch_related_lookups)
+            # Its queries go to the database: the graph is the one entry to look up and
+            # store (the reads still tell the collector their tables, for the check below).
+            token = runtime.computing_objects.set(runtime.UNCACHED)
+            try:
+                with collect.collecting() as reads:
+                    prefetch_related_objects(objects, *qs._prefetch_related_lookups)
+            finally:
+                runtime.computing_objects.reset(token)
             # Read something not predicted (so its generation wasn't checked): not stored.
             graph_ok[0] = not (reads.spoiled or reads.wrote) and reads.tables <= predicted
             if not graph_ok[0]:

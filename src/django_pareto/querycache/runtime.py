@@ -182,10 +182,12 @@ _enabled = False
 _broken = False  # the settings could not start a runtime (pareto.E004 says why)
 _disabled: ContextVar[bool] = ContextVar("pareto_querycache_disabled", default=False)
 # Set while a whole queryset is computed to be cached as objects, to its compiler, SQL and
-# parameters (compiled once): that query is not also cached as rows.
+# parameters (compiled once): that query is not also cached as rows, and no other read
+# in the meantime is cached on its own (a graph's prefetches: ``UNCACHED``).
 computing_objects: ContextVar[tuple[Any, str, Any] | None] = ContextVar(
     "pareto_querycache_objects", default=None
 )
+UNCACHED: tuple[Any, str, Any] = (None, "", None)
 # Set while the cache runs its own statements (the table list): the hook lets them be.
 internal: ContextVar[bool] = ContextVar("pareto_querycache_internal", default=False)
 
