@@ -31,6 +31,18 @@ def _iso(value: Any) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def _tag_names(article: Article) -> list[str]:
+    if fixes.copied("tag_info"):  # pareto.D001's copy (blog/mirrors.py)
+        return [tag["name"] for tag in article.tag_info]
+    return [tag.name for tag in article.tags.all()]  # one query per article (P4)
+
+
+def _favorites_count(article: Article) -> int:
+    if fixes.copied("favorited_by_ids"):
+        return len(article.favorited_by_ids)
+    return article.favorited_by.count()  # COUNT over the M2M per article (P15)
+
+
 def serialize_article(article: Article, *, with_body: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "slug": article.slug,
@@ -40,8 +52,8 @@ def serialize_article(article: Article, *, with_body: bool = False) -> dict[str,
         "publishedAt": _iso(article.published_at),
         "author": article.author.username,
         "category": article.category.code,
-        "tagList": [tag.name for tag in article.tags.all()],  # one query per article (P4)
-        "favoritesCount": article.favorited_by.count(),  # COUNT over the M2M per article (P15)
+        "tagList": _tag_names(article),
+        "favoritesCount": _favorites_count(article),
         "viewCount": article.view_count,
     }
     if with_body:

@@ -50,6 +50,12 @@ def _mark_favorites(articles: Iterable[Article], request: HttpRequest) -> None:
         )
 
 
+def _has_favorited(article: Article, user_pk: int) -> bool:
+    if fixes.copied("favorited_by_ids"):  # pareto.D001's copy (blog/mirrors.py)
+        return user_pk in article.favorited_by_ids
+    return article.favorited_by.filter(pk=user_pk).exists()
+
+
 def _wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
@@ -62,6 +68,7 @@ def home(request: HttpRequest) -> HttpResponse:
     articles = Article.objects.filter(is_published=True).order_by("-published_at")
     page = _paginate(request, fixes.preview_rows(articles), PAGE_SIZE)
     _mark_favorites(page, request)
+    fixes.preview_copies(page)
     return render(request, "blog/home.html", {"page_obj": page, "trending": popular_tags()})
 
 
@@ -76,6 +83,7 @@ def feed(request: HttpRequest) -> HttpResponse:
     )
     page = _paginate(request, fixes.preview_rows(articles), PAGE_SIZE)
     _mark_favorites(page, request)
+    fixes.preview_copies(page)
     return render(request, "blog/feed.html", {"page_obj": page, "me": me})
 
 
@@ -85,6 +93,7 @@ def tag_detail(request: HttpRequest, slug: str) -> HttpResponse:
     articles = tag.articles.filter(is_published=True).order_by("-published_at")
     page = _paginate(request, fixes.preview_rows(articles), PAGE_SIZE)
     _mark_favorites(page, request)
+    fixes.preview_copies(page)
     return render(request, "blog/tag.html", {"tag": tag, "page_obj": page})
 
 
@@ -144,10 +153,12 @@ def article_detail(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "article": article,
         "comments": comments,
-        "tags": list(article.tags.all()),
-        "favorites_count": article.favorited_by.count(),  # COUNT over the unbounded M2M (P15)
+        "tags": article.tag_info if fixes.copied("tag_info") else list(article.tags.all()),
+        "favorites_count": len(article.favorited_by_ids)
+        if fixes.copied("favorited_by_ids")
+        else article.favorited_by.count(),  # COUNT over the unbounded M2M (P15)
         "me": viewer_profile(user),  # the navbar loads the same row again (P7)
-        "is_favorited": user.is_authenticated and article.favorited_by.filter(pk=user.pk).exists(),
+        "is_favorited": user.is_authenticated and _has_favorited(article, user.pk),
         "is_following": user.is_authenticated
         and Follow.objects.filter(follower=user, followee=article.author).exists(),
         "form": CommentForm(),
@@ -204,6 +215,7 @@ def profile_favorites(request: HttpRequest, username: str) -> HttpResponse:
     )
     page = _paginate(request, fixes.preview_rows(articles), PAGE_SIZE)
     _mark_favorites(page, request)
+    fixes.preview_copies(page)
     return render(request, "blog/profile_favorites.html", {"author": author, "page_obj": page})
 
 
@@ -268,15 +280,18 @@ def comment_create(request: HttpRequest, slug: str) -> HttpResponse:
 def favorite_toggle(request: HttpRequest, slug: str) -> HttpResponse:
     article = get_object_or_404(Article, slug=slug, is_published=True)
     user = request.user
-    favorited = not article.favorited_by.filter(pk=user.pk).exists()
+    favorited = not _has_favorited(article, user.pk)
     if favorited:
         article.favorited_by.add(user)
     else:
         article.favorited_by.remove(user)
     if _wants_json(request):
-        return JsonResponse(
-            {"favorited": favorited, "favoritesCount": article.favorited_by.count()}
+        count = (
+            len(article.favorited_by_ids)  # the copy follows the change at once
+            if fixes.copied("favorited_by_ids")
+            else article.favorited_by.count()
         )
+        return JsonResponse({"favorited": favorited, "favoritesCount": count})
     return redirect(article)
 
 

@@ -20,6 +20,9 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-insecure-secret-key-
 DEBUG = os.environ.get("DJANGO_DEBUG", "").lower() in {"1", "true", "yes", "on"}
 # The N+1 code fixes of PROBLEMS.md (blog/fixes.py): on, the demo shows the "after" state.
 DEMO_N_PLUS_ONE_FIXED = os.environ.get("DEMO_FIXED", "").lower() in {"1", "true", "yes", "on"}
+# With DEMO_FIXED, Article declares the copies `pareto fix` wrote migrations for
+# (blog/mirrors.py); DEMO_MIRRORS=0 leaves them out (a database without those columns).
+DEMO_MIRRORS = os.environ.get("DEMO_MIRRORS", "1").lower() not in {"0", "false", "no", "off"}
 ALLOWED_HOSTS = ["localhost", "127.0.0.1", "testserver"]
 
 INSTALLED_APPS = [
@@ -30,6 +33,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_pareto",
     "django_pareto.querycache",  # used by the demo's fixes (DEMO_FIXED=1): P16
+    "django_pareto.denorm",  # keeps the copies of pareto.D001's fix in sync (blog/mirrors.py)
     "blog",
 ]
 
@@ -55,6 +59,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "blog.context_processors.demo_fixes",
             ],
         },
     },

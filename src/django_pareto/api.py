@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -136,17 +136,21 @@ def fix(
     allow_drop: bool = False,
     app: str | None = None,
     vendor: str | None = None,
+    only: Collection[str] | None = None,
 ) -> FixPlan:
     """The fix plan of a run: index migrations per app, code hints, what was skipped.
 
-    ``vendor`` defaults to the default database's; write the plan with
+    ``only`` keeps the findings with these ids ("pareto.D001" or "D001"); ``vendor``
+    defaults to the default database's; write the plan with
     ``django_pareto.fix.write_migrations(plan)``.
     """
     from django.db import connections
 
     from django_pareto.fix import plan_fixes
 
-    return plan_fixes(doctor(run), vendor or connections["default"].vendor, allow_drop, app)
+    return plan_fixes(
+        doctor(run), vendor or connections["default"].vendor, allow_drop, app, only=only
+    )
 
 
 def compare(before: str, after: str) -> dict[str, Any]:

@@ -70,6 +70,16 @@ def test_fix_write(fixapp: Path, canned: SQLiteStore) -> None:
     assert "RemoveIndex" in text and "RunSQL" in text
 
 
+def test_fix_only_some_findings(fixapp: Path, canned: SQLiteStore) -> None:
+    result = invoke("fix", "--run", "before", "--app", "pareto_fixapp", "--only", "N001")
+    assert result.exit_code == 0, result.output
+    assert 'Article.objects.select_related("author")' in result.output  # the N001 hint
+    assert "0002_pareto_indexes.py" not in result.output  # no I001 / X001 migration
+    assert "skipped pareto.X001" not in result.output
+    both = invoke("fix", "--run", "before", "--only", "pareto.N001", "--only", "X001")
+    assert "skipped pareto.X001" in both.output and "Add to Article.Meta.indexes" not in both.output
+
+
 def test_fix_names_a_bad_app(fixapp: Path, canned: SQLiteStore) -> None:
     result = invoke("fix", "--run", "before", "--app", "auth")
     assert result.exit_code == 1

@@ -247,7 +247,15 @@ def runs_prune(days: float) -> None:
 @click.option("--write", is_flag=True, help="Write the migrations (default: print them).")
 @click.option("--allow-drop", is_flag=True, help="Also drop the indexes found unused.")
 @click.option("--app", default=None, help="Your app for indexes on other apps' models.")
-def fix(run_name: str | None, write: bool, allow_drop: bool, app: str | None) -> None:
+@click.option(
+    "--only",
+    multiple=True,
+    metavar="ID",
+    help="Only the findings with this id, e.g. D001 (repeatable).",
+)
+def fix(
+    run_name: str | None, write: bool, allow_drop: bool, app: str | None, only: tuple[str, ...]
+) -> None:
     """Turn a run's index findings into migrations, and the rest into code hints.
 
     Without --write it is a dry run: it prints the migrations it would write.
@@ -258,7 +266,7 @@ def fix(run_name: str | None, write: bool, allow_drop: bool, app: str | None) ->
     from django_pareto.fix.render import render_plan
 
     try:
-        plan = api.fix(run_name, allow_drop=allow_drop, app=app)
+        plan = api.fix(run_name, allow_drop=allow_drop, app=app, only=only or None)
         rendered = render_migrations(plan)
         if write:
             write_migrations(plan)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import site
 import sysconfig
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -87,9 +88,14 @@ def plan_fixes(
     vendor: str,
     allow_drop: bool = False,
     app_override: str | None = None,
+    only: Collection[str] | None = None,
 ) -> FixPlan:
-    """Turn index and mirror findings into migration operations, the rest into code hints."""
+    """Turn index and mirror findings into migration operations, the rest into code hints.
+
+    ``only``: finding ids ("pareto.D001", or "D001") to act on; the others are left out.
+    """
     plan = FixPlan(run=diagnosis.run, vendor=vendor)
+    wanted = None if only is None else {i if "." in i else f"pareto.{i}" for i in only}
     if app_override is not None and not is_writable(app_override):
         raise FixError(
             f"--app {app_override}: not an installed app of this project with migrations"
@@ -98,6 +104,8 @@ def plan_fixes(
     concurrently = backend is not None and backend.supports_concurrent_index_builds
     seen: set[str] = set()
     for finding in diagnosis.findings:
+        if wanted is not None and finding.id not in wanted:
+            continue
         spec = finding.fix.add_index or finding.fix.remove_index
         mirror = finding.fix.add_mirror
         if mirror is not None:
