@@ -20,7 +20,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
 from django.db import connections, router, transaction
-from django.db.models import Case, F, Field, Model, QuerySet, Value, When
+from django.db.models import Field, Model, QuerySet
 
 from django_pareto.denorm import relation as relations
 from django_pareto.denorm.values import fields_value, ids_value
@@ -215,20 +215,33 @@ class Mirror:
             last = next(reversed(stored))
 
     def _update(self, values: dict[Any, Any], using: str) -> None:
-        """One UPDATE per batch, with a CASE when the rows get different values. A queryset
-        update: no save signals, and no other column is touched."""
-        manager = self.model._base_manager.using(using)
+        """One UPDATE per batch: ``SET col = CASE pk WHEN ... END``. Written as SQL, not as
+        a queryset update with ``Case(When(...))``: Django builds and resolves a filter per
+        ``When``, which made a backfill spend most of its time in Python (about 1,000 rows
+        per second). Like a queryset update: no save signals, no other column touched."""
+        connection = connections[using]
+        quote = connection.ops.quote_name
+        meta = self.model._meta
+        pk_field = meta.pk
+        assert pk_field is not None
+        table, pk = quote(meta.db_table), quote(cast(str, pk_field.column))
+        column = quote(cast(str, self.field.column))
+        value_sql = "%s"
+        if connection.vendor == "postgresql":  # a parameter's type is not inferred in CASE
+            value_sql = f"CAST(%s AS {self.field.db_type(connection)})"
         for batch in _chunks(list(values.items()), BATCH):
-            if len(batch) == 1:
-                [(pk, value)] = batch
-                manager.filter(pk=pk).update(**{self.attname: value})
-                continue
-            new = Case(
-                *[When(pk=pk, then=Value(value, output_field=self.field)) for pk, value in batch],
-                default=F(self.attname),
-                output_field=self.field,
+            keys = [pk_field.get_db_prep_value(key, connection) for key, _ in batch]
+            params: list[Any] = []
+            for key, (_, value) in zip(keys, batch, strict=True):
+                params += [key, self.field.get_db_prep_save(value, connection)]
+            whens = " ".join(f"WHEN %s THEN {value_sql}" for _ in batch)
+            marks = ", ".join(["%s"] * len(batch))
+            sql = (
+                f"UPDATE {table} SET {column} = CASE {pk} {whens} ELSE {column} END "
+                f"WHERE {pk} IN ({marks})"
             )
-            manager.filter(pk__in=[pk for pk, _ in batch]).update(**{self.attname: new})
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [*params, *keys])
 
 
 def _for_update(rows: QuerySet[Any, Any], connection: Any) -> QuerySet[Any, Any]:
