@@ -30,25 +30,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "demo"
-FIXES = "*_pareto_*.py"
+from demo_commands import DEMO, FIXES, manage, psql
+
 RESULT = "DENORM-RESULT "
-
-
-def manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=DEMO, env=env, check=True, text=True,
-        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-    )  # fmt: skip
-    return done.stdout or ""
-
-
-def psql(sql: str, dsn: str) -> None:
-    subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
 # --------------------------------------------------------------------------- worker side

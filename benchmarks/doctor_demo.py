@@ -20,27 +20,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO = REPO / "demo"
-FIXES = "*_pareto_*.py"
-
-
-def manage(env: dict[str, str], *args: str, capture: bool = False) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=DEMO, env=env, check=True, text=True,
-        stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-    )  # fmt: skip
-    return done.stdout or ""
-
-
-def psql(sql: str, dsn: str) -> None:
-    subprocess.run(["psql", dsn, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+from demo_commands import DEMO, FIXES, manage, psql
 
 
 def main() -> None:

@@ -99,19 +99,14 @@ def preview_copies(articles: Iterable[Article]) -> None:
     if not enabled():
         return
     fan_ids: dict[int, list[int]] = {}
-    page = list(articles)
-    for article in page:
-        row: Any = article
-        if copied("tag_info"):
-            row.preview_tags = article.tag_info  # type: ignore[attr-defined]
-        else:
-            row.preview_tags = list(article.tags.all())
+    page: list[Any] = list(articles)  # Any: the template's attributes are set here
+    for row in page:
+        row.preview_tags = row.tag_info if copied("tag_info") else list(row.tags.all())
         if copied("favorited_by_ids"):
-            ids: list[int] = article.favorited_by_ids  # type: ignore[attr-defined]
-            row.favorites_count = len(ids)
-            fan_ids[article.pk] = ids[:FANS_SHOWN]
+            row.favorites_count = len(row.favorited_by_ids)
+            fan_ids[row.pk] = row.favorited_by_ids[:FANS_SHOWN]
         else:
-            fans = list(article.favorited_by.all())
+            fans = list(row.favorited_by.all())  # prefetched
             row.favorites_count = len(fans)
             row.fans = fans[:FANS_SHOWN]
     if fan_ids:
@@ -120,7 +115,6 @@ def preview_copies(articles: Iterable[Article]) -> None:
             .objects.only("username")
             .in_bulk({pk for ids in fan_ids.values() for pk in ids})
         )
-        for article in page:
-            if article.pk in fan_ids:
-                row = article
-                row.fans = [users[pk] for pk in fan_ids[article.pk] if pk in users]
+        for row in page:
+            if row.pk in fan_ids:
+                row.fans = [users[pk] for pk in fan_ids[row.pk] if pk in users]

@@ -69,9 +69,10 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
             shape += ("prefetched", graph.key)
     collect.report(tables)
     predicted = frozenset(tables)
-    graph_ok = [True]
+    graph_ok = True
 
     def compute() -> list[Any]:
+        nonlocal graph_ok
         # Django's iterable runs the compiler planned above, set up already (its select
         # and klass_info turn rows into objects): compiling twice costs as much as a hit.
         query = qs.query
@@ -92,8 +93,8 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
             finally:
                 runtime.computing_objects.reset(token)
             # Read something not predicted (so its generation wasn't checked): not stored.
-            graph_ok[0] = not (reads.spoiled or reads.wrote) and reads.tables <= predicted
-            if not graph_ok[0]:
+            graph_ok = not (reads.spoiled or reads.wrote) and reads.tables <= predicted
+            if not graph_ok:
                 metrics.count("bypassed", tuple(reads.tables - predicted))
         return objects
 
@@ -106,7 +107,7 @@ def _cached_list(qs: Any, rt: runtime.Runtime) -> list[Any] | None:
         timeout,
         compute,
         rt.can_store(connection),
-        lambda v: len(v) <= max_rows and graph_ok[0],
+        lambda v: len(v) <= max_rows and graph_ok,
     )
     if graph is not None:
         qs._prefetch_done = True

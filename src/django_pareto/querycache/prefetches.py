@@ -12,6 +12,7 @@ not stored, so a wrong guess costs a miss, never a stale graph.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +36,8 @@ def _tables_of(model: type[Model]) -> set[str]:
     return {m._meta.db_table for m in (model, *model._meta.get_parent_list())}
 
 
-def _walk(model: type[Model], path: str) -> tuple[set[str], list[type[Model]]] | None:
+@functools.lru_cache(maxsize=1024)  # looked up on every read of the queryset, hits too
+def _walk(model: type[Model], path: str) -> tuple[frozenset[str], tuple[type[Model], ...]] | None:
     """The tables read by prefetching ``path`` from ``model``, and the models built."""
     tables: set[str] = set()
     models: list[type[Model]] = []
@@ -54,7 +56,7 @@ def _walk(model: type[Model], path: str) -> tuple[set[str], list[type[Model]]] |
         tables |= _tables_of(related)
         models.append(related)
         model = related
-    return tables, models
+    return frozenset(tables), tuple(models)
 
 
 def _queryset_part(qs: Any, inner: Any, rt: runtime.Runtime) -> tuple[Any, ...] | None:
