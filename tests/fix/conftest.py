@@ -168,7 +168,7 @@ MIRROR_FIXED = {
 
     class Meta:
         indexes = [
-            GinIndex(fields=["tag_info"], name="pareto_mirr_tag_inf_9f1c2e_idx"),
+            GinIndex(fields=["tag_info"], name="pareto_mirr_tag_inf_9f1c2e_idx", opclasses=["jsonb_path_ops"]),
         ]
 """,
 }

@@ -75,7 +75,10 @@ def test_postgresql_adds_the_gin_index_concurrently(mirrorapp: Path) -> None:
     assert kinds(plan) == ["AddField", "BackfillMirror", "AddIndexConcurrently"]
     assert plan.migrations[0].atomic is False
     assert "not atomic" in plan.notes[0] and "pareto denorm backfill" in plan.notes[0]
-    assert 'GinIndex(fields=["tag_info"], name="pareto_mirr_tag_inf_9f1c2e_idx"),' in (
+    assert (
+        'GinIndex(fields=["tag_info"], name="pareto_mirr_tag_inf_9f1c2e_idx",'
+        ' opclasses=["jsonb_path_ops"]),'
+    ) in (
         plan.hints[0].code or ""
     )
 
@@ -90,9 +93,11 @@ def test_a_gin_index_is_left_out_off_postgresql(mirrorapp: Path) -> None:
 
 
 def test_an_array_copy(mirrorapp: Path) -> None:
-    spec = replace(TAG_INFO, name="tag_ids", fields=(), array=True)
+    spec = replace(TAG_INFO_GIN, name="tag_ids", fields=(), array=True)
     (rendered,) = render_migrations(plan_fixes(diagnosis(mirror(spec)), "postgresql"))
     assert "from django_pareto.denorm import MirrorArrayField\n" in rendered.text
+    # An array's GIN index keeps array_ops: jsonb_path_ops is for JSON copies only.
+    assert "GinIndex(fields=['tag_ids']" in rendered.text and "opclasses" not in rendered.text
     assert "field=MirrorArrayField('tags')," in rendered.text
     assert "django_pareto.denorm." not in rendered.text.replace(
         "from django_pareto.denorm.operations import", ""

@@ -74,10 +74,19 @@ def operations(mirror: AddMirror, concurrently: bool) -> list[Operation]:
         from django.contrib.postgres.indexes import GinIndex
         from django.contrib.postgres.operations import AddIndexConcurrently
 
-        index = GinIndex(fields=[mirror.name], name=mirror.gin_index)
+        index = GinIndex(
+            fields=[mirror.name], name=mirror.gin_index, opclasses=list(_opclasses(mirror))
+        )
         add = AddIndexConcurrently if concurrently else migrations.AddIndex
         found.append(add(model_name=model_name, index=index))
     return found
+
+
+def _opclasses(mirror: AddMirror) -> tuple[str, ...]:
+    # The copy is only filtered by containment (@>, the ``has`` lookup): jsonb_path_ops
+    # serves it with a smaller, faster index than the default jsonb_ops. An array keeps
+    # array_ops, the only GIN class it has.
+    return () if mirror.array else ("jsonb_path_ops",)
 
 
 def models_code(mirror: AddMirror) -> str:
@@ -92,7 +101,9 @@ def models_code(mirror: AddMirror) -> str:
             "",
             "class Meta:",
             "    indexes = [",
-            f'        GinIndex(fields=["{mirror.name}"], name="{mirror.gin_index}"),',
+            f'        GinIndex(fields=["{mirror.name}"], name="{mirror.gin_index}"'
+            + "".join(f', opclasses=["{c}"]' for c in _opclasses(mirror))
+            + "),",
             "    ]",
         ]
     return "\n".join(lines)

@@ -25,6 +25,6 @@ class Migration(migrations.Migration):
         ),
         django.contrib.postgres.operations.AddIndexConcurrently(
             model_name='article',
-            index=django.contrib.postgres.indexes.GinIndex(fields=['tag_info'], name='pareto_mirr_tag_inf_9f1c2e_idx'),
+            index=django.contrib.postgres.indexes.GinIndex(fields=['tag_info'], name='pareto_mirr_tag_inf_9f1c2e_idx', opclasses=['jsonb_path_ops']),
         ),
     ]
