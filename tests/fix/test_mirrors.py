@@ -78,9 +78,7 @@ def test_postgresql_adds_the_gin_index_concurrently(mirrorapp: Path) -> None:
     assert (
         'GinIndex(fields=["tag_info"], name="pareto_mirr_tag_inf_9f1c2e_idx",'
         ' opclasses=["jsonb_path_ops"]),'
-    ) in (
-        plan.hints[0].code or ""
-    )
+    ) in (plan.hints[0].code or "")
 
 
 def test_a_gin_index_is_left_out_off_postgresql(mirrorapp: Path) -> None:
