@@ -1,0 +1,1 @@
+"""Drive a deployed site: the load generator, the scalability sweep, resource sampling."""
