@@ -1,4 +1,4 @@
-# make demo: build, seed and measure the demo site, then print the report.
+# make demo: build, seed and measure the demo site, print the report, write it as HTML.
 # make test: run the test suite (SQLite always; PostgreSQL and Redis when reachable).
 # Both create the virtualenv and install everything on first use.
 
@@ -57,6 +57,9 @@ demo: $(STAMP)
 	@echo "Runs 'before' and 'after' are stored in demo/.pareto/pareto.sqlite3. Next:"
 	@echo "  cd demo && ../$(BIN)/python manage.py pareto report --run before --format json"
 	@echo "  cd demo && ../$(BIN)/python manage.py pareto compare before after"
+	@echo
+	@echo "The HTML report of before -> after (open it in a browser):"
+	@$(PARETO_DEMO) report --html .pareto/report.html --compare before after
 
 clean:
 	rm -rf $(VENV) .venv-* demo/db.sqlite3* demo/.pareto tests/.pareto .mypy_cache .pytest_cache

@@ -18,6 +18,7 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
 USE_TZ = True
 ROOT_URLCONF = "tests.testapp.urls"
+LOGIN_URL = "/accounts/login/"  # where the dashboard sends anonymous users
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 INSTALLED_APPS = [

@@ -6,5 +6,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/", include("blog.api_urls")),  # namespace "api"
+    path("pareto/", include("django_pareto.urls")),  # the staff-only dashboard
     path("", include("blog.urls")),  # namespace "blog"
 ]

@@ -27,7 +27,19 @@ from django_pareto.store.records import RunInfo
 from django_pareto.verify.replay import ReplayResult, replay
 from django_pareto.verify.workload import load_workload
 
-__all__ = ["delete_run", "doctor", "latest_run", "prune", "record", "report", "runs", "store"]
+__all__ = [
+    "delete_run",
+    "doctor",
+    "latest_run",
+    "prune",
+    "record",
+    "report",
+    "report_html",
+    "runs",
+    "save_scale",
+    "scale_result",
+    "store",
+]
 
 
 class RunExists(StoreError):
@@ -43,7 +55,8 @@ def runs() -> list[RunInfo]:
 
 
 def latest_run() -> str:
-    found = runs()
+    """The newest run of requests (a kept ``pareto scale`` result has none to report)."""
+    found = [info for info in runs() if info.meta.get("source") != "scale"]
     if not found:
         raise StoreError(
             f"{store().description} holds no runs yet; record one with "
@@ -68,6 +81,63 @@ def prune(older_than_days: float) -> int:
 
 def report(run: str | None = None, *, query_limit: int = 50) -> dict[str, Any]:
     return build_report(store(), run or latest_run(), query_limit=query_limit)
+
+
+def report_html(
+    run: str | None = None,
+    *,
+    path: str | Path,
+    compare: tuple[str, str] | None = None,
+    scale: dict[str, Any] | None = None,
+    query_limit: int = 50,
+) -> Path:
+    """Write the report of ``run`` as one self-contained HTML page, with the doctor's findings,
+    and the comparison of the two runs ``compare`` when given. Returns the file written.
+
+    ``run`` defaults to the second run of ``compare``, else to the latest run; ``scale``
+    (a ``pareto scale`` result) to the newest one kept in the store, if any.
+    """
+    from django.db import DatabaseError
+
+    from django_pareto.backends.base import UnsupportedDatabase
+    from django_pareto.report.html import render_report_html
+    from django_pareto.verify.compare import compare_runs
+
+    run = run or (compare[1] if compare else latest_run())
+    data = report(run, query_limit=query_limit)
+    scale = scale if scale is not None else scale_result()
+    comparison = compare_runs(store(), *compare) if compare else None
+    notes = []
+    try:
+        diagnosis: dict[str, Any] | None = doctor(run).to_dict()
+    except (StoreError, UnsupportedDatabase, DatabaseError) as exc:
+        # The numbers stand on their own: a doctor that cannot reach the database (it reads
+        # its schema and plans) costs the page its findings, not the page.
+        diagnosis = None
+        notes.append(f"No findings: the doctor could not analyze run {run!r} ({exc}).")
+    html = render_report_html(data, diagnosis, comparison, scale, notes=notes)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    return target
+
+
+def save_scale(run: str, result: dict[str, Any]) -> None:
+    """Keep a ``pareto scale`` result (``ScaleResult.to_json()``) in the store as run ``run``."""
+    target = store()
+    target.run_id(run, meta={"source": "scale"})
+    target.update_meta(run, {"scale": result})
+
+
+def scale_result(run: str | None = None) -> dict[str, Any] | None:
+    """The ``pareto scale`` result kept as ``run``, or the newest one kept; None if none."""
+    kept = [info for info in runs() if isinstance(info.meta.get("scale"), dict)]
+    if run is not None:
+        kept = [info for info in kept if info.name == run]
+    if not kept:
+        return None
+    found: dict[str, Any] = max(kept, key=lambda info: info.created_at).meta["scale"]
+    return found
 
 
 def record(

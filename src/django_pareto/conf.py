@@ -13,6 +13,7 @@ PARETO = {
     "RETENTION_DAYS": 30,     # requests older than this are pruned by the writer; None keeps all
     "ANALYZERS": [...],       # dotted paths of the doctor's analyzers (the built-ins by default)
     "N_PLUS_ONE_THRESHOLD": 5,  # executions from one call site in one request that make an N+1
+    "SERVER_TIMING": True,    # a Server-Timing header (db, total, queries) on captured responses
 }
 """
 
@@ -43,6 +44,7 @@ class ParetoSettings:
     RETENTION_DAYS: float | None = 30
     ANALYZERS: tuple[str, ...] = field(default=BUILTIN_ANALYZERS)
     N_PLUS_ONE_THRESHOLD: int = 5
+    SERVER_TIMING: bool = True
 
     @property
     def store_path(self) -> Path:

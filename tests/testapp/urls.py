@@ -22,4 +22,5 @@ urlpatterns = [
     path("boom/", views.boom, name="boom"),
     path("async/", views.async_view, name="async"),
     path("qc/", include("tests.qc_app.urls")),
+    path("pareto/", include("django_pareto.urls")),
 ]

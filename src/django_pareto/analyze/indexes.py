@@ -458,7 +458,7 @@ class MissingIndexAnalyzer(Analyzer):
                 f"{rows} rows{share}; with the {kind} the plan is {ratio:.1f}x cheaper."
             ),
             fix=Fix(
-                summary=f"Add a {kind} on {candidate.label}.",
+                summary=f"Add {'an' if kind[0] in 'aeiou' else 'a'} {kind} on {candidate.label}.",
                 code=_meta_code(spec),
                 add_index=spec,
             ),

@@ -2,6 +2,17 @@
 
 Per request it records the endpoint (the resolved route, not the raw path), method,
 status, wall time, database time and query count; for sampled requests also each query.
+
+It also hands those numbers to the client (``PARETO["SERVER_TIMING"]``, on by default) in
+a W3C ``Server-Timing`` header, which browsers' devtools show under Timing and
+``pareto load`` uses to split latency into database, application and queueing::
+
+    Server-Timing: db;dur=3.25;desc="database", total;dur=12.80;desc="django", queries;desc="7"
+
+``dur`` is in milliseconds. ``total`` runs until the view (and the middleware after this
+one) returned, so streaming a response's body is not in it; nor are queries run while
+streaming. The query count is a description, not a ``dur``, so that devtools do not
+draw it as a time.
 """
 
 from __future__ import annotations
@@ -9,7 +20,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import MiddlewareNotUsed
@@ -22,6 +33,18 @@ from django_pareto.capture.writer import get_writer
 from django_pareto.store.records import RequestRecord
 
 UNRESOLVED = "<unresolved>"
+NO_CAPTURE = "pareto_no_capture"
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def no_capture(view: View) -> View:
+    """Never record requests answered by ``view`` (the dashboard: it would record itself).
+
+    The view is only known once the URL is resolved, after the capture has begun: its
+    record is dropped when the request ends, wherever the view is mounted.
+    """
+    setattr(view, NO_CAPTURE, True)
+    return view
 
 
 def endpoint_of(request: HttpRequest) -> tuple[str, str]:
@@ -108,7 +131,13 @@ class ParetoMiddleware:
         started: int,
         wall: float,
     ) -> None:
+        if response is not None and self.settings.SERVER_TIMING:
+            total_ms = (time.perf_counter_ns() - started) / 1e6
+            add_server_timing(response, capture.db_ns / 1e6, total_ms, capture.query_count)
         try:
+            match = getattr(request, "resolver_match", None)
+            if match is not None and getattr(match.func, NO_CAPTURE, False):
+                return
             duration_ms = (time.perf_counter_ns() - started) / 1e6
             endpoint, view_name = endpoint_of(request)
             rate = self.settings.SAMPLE_RATE
@@ -130,3 +159,24 @@ class ParetoMiddleware:
             get_writer().submit(self.settings.RUN, record)
         except Exception as exc:
             record_fault("capture", exc)
+
+
+def server_timing(db_ms: float, total_ms: float, queries: int) -> str:
+    return (
+        f'db;dur={db_ms:.2f};desc="database", total;dur={total_ms:.2f};desc="django", '
+        f'queries;desc="{queries}"'
+    )
+
+
+def add_server_timing(
+    response: HttpResponseBase, db_ms: float, total_ms: float, queries: int
+) -> None:
+    """Add our metrics to the response's Server-Timing header, after the app's own."""
+    try:
+        value = server_timing(db_ms, total_ms, queries)
+        existing = response.get("Server-Timing")
+        # One header with comma-separated metrics: the spec allows it and every parser
+        # (browsers, `pareto load`) reads it, where a second header line might be dropped.
+        response["Server-Timing"] = f"{existing}, {value}" if existing else value
+    except Exception as exc:
+        record_fault("capture", exc)

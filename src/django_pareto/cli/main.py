@@ -14,6 +14,7 @@ import click
 from rich.table import Table
 
 from django_pareto.cli.denorm import denorm
+from django_pareto.cli.load import load, scale, serve
 from django_pareto.cli.progress import progress_bar
 from django_pareto.cli.setup import configure_django
 from django_pareto.report.console import make_console
@@ -24,13 +25,14 @@ class ParetoGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         from django_pareto.fix import FixError
+        from django_pareto.load.model import LoadError
         from django_pareto.store.base import StoreError
         from django_pareto.verify.scratch import ScratchError
         from django_pareto.verify.workload import WorkloadError
 
         try:
             return super().invoke(ctx)
-        except (StoreError, WorkloadError, FixError, ScratchError) as exc:
+        except (StoreError, WorkloadError, FixError, ScratchError, LoadError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -117,14 +119,44 @@ def record(
     type=click.IntRange(1),
     help="Query fingerprints to include.",
 )
-def report(run_name: str | None, fmt: str, limit: int) -> None:
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a self-contained HTML page (charts, findings) to this file; print its path.",
+)
+@click.option(
+    "--compare",
+    "compared",
+    nargs=2,
+    metavar="RUN_A RUN_B",
+    default=None,
+    help="With --html: add RUN_A and RUN_B side by side (--run defaults to RUN_B).",
+)
+def report(
+    run_name: str | None,
+    fmt: str,
+    limit: int,
+    html_path: str | None,
+    compared: tuple[str, str] | None,
+) -> None:
     """Where the time of a run goes: summary, Pareto of endpoints and queries, bottleneck.
 
-    Example: pareto report --run before --format json
+    \b
+    Examples:
+    pareto report --run before --format json
+    pareto report --html report.html --compare before after
     """
     from django_pareto import api
     from django_pareto.report.terminal import render
 
+    if html_path is not None:
+        written = api.report_html(run_name, path=html_path, compare=compared, query_limit=limit)
+        click.echo(str(written.resolve()))
+        return
+    if compared:
+        raise click.UsageError("--compare goes with --html; for a table: pareto compare A B")
     data = api.report(run_name, query_limit=limit)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
@@ -333,6 +365,8 @@ def verify(
 
 
 cli.add_command(denorm)
+for command in (load, serve, scale):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,1 +1,1 @@
-"""Report: where the time of a run goes (terminal, JSON; HTML and dashboard later)."""
+"""Report: where the time of a run goes (terminal, JSON, a self-contained HTML page)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,14 @@ from django_pareto.store.records import QueryGroupRow, RequestRow
 
 SCHEMA_VERSION = 1
 TOP_BREAKDOWN = 5  # endpoints and call sites listed per query
+# Histogram edges: six per decade (1, 1.5, 2, 3, 5, 7 x 10^k), roughly log-spaced so that
+# 2 ms and 2 s requests both get readable buckets, and fixed so that runs compare bucket
+# by bucket. From 0 (anything under 0.1 ms) to 10^7 ms.
+HISTOGRAM_EDGES_MS = (
+    0.0,
+    *(round(step * 10.0**k, 6) for k in range(-1, 7) for step in (1, 1.5, 2, 3, 5, 7)),
+    1e7,
+)
 
 
 def build_report(store: Store, run_name: str, *, query_limit: int = 50) -> dict[str, Any]:
@@ -30,6 +39,7 @@ def build_report(store: Store, run_name: str, *, query_limit: int = 50) -> dict[
         "meta": run.meta,
         "faults": run.faults,
         **totals,
+        "latency_histogram": latency_histogram([r.duration_ms for r in requests]),
         "endpoints": endpoint_rows(requests),
         "queries_total": len(queries),
         "queries": queries[:query_limit],
@@ -71,6 +81,21 @@ def summary(requests: list[RequestRow]) -> dict[str, Any]:
         },
         "database_share": db_ms / total_ms if total_ms else 0.0,
     }
+
+
+def latency_histogram(durations: list[float]) -> dict[str, list[Any]]:
+    """Counts of ``durations`` in the buckets of ``HISTOGRAM_EDGES_MS`` from the one holding
+    the fastest to the one holding the slowest: bucket i is ``edges[i] <= ms < edges[i + 1]``.
+    """
+    if not durations:
+        return {"edges_ms": [], "counts": []}
+    last = len(HISTOGRAM_EDGES_MS) - 2  # the last bucket also takes anything slower
+    slots = [min(bisect_right(HISTOGRAM_EDGES_MS, d) - 1, last) for d in durations]
+    first, end = min(slots), max(slots) + 1
+    counts = [0] * (end - first)
+    for slot in slots:
+        counts[slot - first] += 1
+    return {"edges_ms": list(HISTOGRAM_EDGES_MS[first : end + 1]), "counts": counts}
 
 
 def endpoint_rows(requests: list[RequestRow]) -> list[dict[str, Any]]:

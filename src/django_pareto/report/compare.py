@@ -11,6 +11,8 @@ from rich.table import Table
 from django_pareto.report.console import make_console
 
 ENDPOINT_ROWS = 25
+# A ratio counts as better (or worse) from 10% up: smaller moves are noise between runs.
+SIGNIFICANT = 1.1
 # (metric, column heading, format of one value)
 COLUMNS = (
     ("p50_ms", "p50 ms", "{:,.1f}"),
@@ -27,8 +29,7 @@ def _value(side: dict[str, Any] | None, metric: str, fmt: str) -> str:
 def _ratio(value: float | None) -> str:
     if value is None:
         return "-"
-    # Green where "after" is at least 10% better, red where 10% worse: small moves are noise.
-    style = "green" if value >= 1.1 else "red" if value <= 1 / 1.1 else "dim"
+    style = "green" if value >= SIGNIFICANT else "red" if value <= 1 / SIGNIFICANT else "dim"
     return f"[{style}]{value:.2f}x[/{style}]"
 
 

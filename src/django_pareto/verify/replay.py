@@ -68,21 +68,28 @@ def _values_of(workload: Workload, param: Param) -> list[Any]:
     return found
 
 
-def _host() -> str:
-    for host in settings.ALLOWED_HOSTS:
-        if host not in ("*", "") and "*" not in host:
-            return host.lstrip(".")
-    return "testserver"
+@dataclass(frozen=True)
+class DrawnRequest:
+    """One request of the workload with its parameters drawn and filled in (unencoded)."""
+
+    spec: RequestSpec
+    drawn: dict[str, Any]
+    path: str
+    login: str | None
+    headers: dict[str, str]
+    data: dict[str, Any] | None  # form fields (None when the entry has none)
+    json: Any  # the JSON body, None when the entry has none
 
 
-class Replayer:
+class RequestDrawer:
+    """The request mix and the parameter values of a workload, from one
+    ``random.Random(seed)``: the replayer and the load plans draw the same requests in the
+    same order for a seed and a database."""
+
     def __init__(self, workload: Workload, seed: int | None = None) -> None:
         self.workload = workload
         self.rng = random.Random(workload.seed if seed is None else seed)
         self.values = resolve_values(workload)
-        self.host = _host()
-        self.secure = bool(getattr(settings, "SECURE_SSL_REDIRECT", False))
-        self._clients: OrderedDict[str | None, Client] = OrderedDict()
         self._specs = list(workload.requests)
         self._weights = [spec.weight for spec in self._specs]
 
@@ -97,6 +104,39 @@ class Replayer:
             else:
                 drawn[name] = self.rng.choice(param.choices)
         return drawn
+
+    def next(self) -> DrawnRequest:
+        """The next request of the mix: an entry by weight, then its parameters."""
+        spec = self.rng.choices(self._specs, weights=self._weights)[0]
+        return self.filled(spec, self.draw(spec.placeholders))
+
+    def filled(self, spec: RequestSpec, drawn: dict[str, Any]) -> DrawnRequest:
+        """``spec`` with the values ``drawn`` for it filled in (no encoding)."""
+        return DrawnRequest(
+            spec=spec,
+            drawn=drawn,
+            path=spec.path.format_map(drawn),
+            login=spec.login.format_map(drawn) if spec.login else None,
+            headers={k: v.format_map(drawn) for k, v in spec.headers.items()},
+            data=fill(spec.data, drawn) if spec.data is not None else None,
+            json=fill(spec.json, drawn) if spec.json is not None else None,
+        )
+
+
+def _host() -> str:
+    for host in settings.ALLOWED_HOSTS:
+        if host not in ("*", "") and "*" not in host:
+            return host.lstrip(".")
+    return "testserver"
+
+
+class Replayer:
+    def __init__(self, workload: Workload, seed: int | None = None) -> None:
+        self.workload = workload
+        self.drawer = RequestDrawer(workload, seed)
+        self.host = _host()
+        self.secure = bool(getattr(settings, "SECURE_SSL_REDIRECT", False))
+        self._clients: OrderedDict[str | None, Client] = OrderedDict()
 
     def client(self, username: str | None) -> Client:
         client = self._clients.get(username)
@@ -127,35 +167,34 @@ class Replayer:
         return client
 
     def one(self, result: ReplayResult) -> None:
-        spec = self.rng.choices(self._specs, weights=self._weights)[0]
-        drawn = self.draw(spec.placeholders)
-        response = self._send(spec, drawn)
+        request = self.drawer.next()
+        spec = request.spec
+        response = self._send(request)
         result.requests += 1
         result.statuses[response.status_code] += 1
         if not spec.accepts(response.status_code):
             result.unexpected[spec.name] += 1
             result.examples.setdefault(
-                spec.name, f"{spec.method} {spec.path.format_map(drawn)} -> {response.status_code}"
+                spec.name, f"{spec.method} {request.path} -> {response.status_code}"
             )
 
-    def _send(self, spec: RequestSpec, drawn: dict[str, Any]) -> HttpResponseBase:
-        client = self.client(spec.login.format_map(drawn) if spec.login else None)
-        path = spec.path.format_map(drawn)
-        headers = {k: v.format_map(drawn) for k, v in spec.headers.items()}
-        kwargs: dict[str, Any] = {"headers": headers, "secure": self.secure}
-        if spec.json is not None:
-            body = json.dumps(_fill(spec.json, drawn))
+    def _send(self, request: DrawnRequest) -> HttpResponseBase:
+        spec, path = request.spec, request.path
+        client = self.client(request.login)
+        kwargs: dict[str, Any] = {"headers": request.headers, "secure": self.secure}
+        if request.json is not None:
+            body = json.dumps(request.json)
             response = client.generic(spec.method, path, body, "application/json", **kwargs)
         elif spec.method == "GET":
             response = client.get(path, **kwargs)
         elif spec.method == "HEAD":
             response = client.head(path, **kwargs)
         elif spec.method == "POST":
-            response = client.post(path, _fill(spec.data or {}, drawn), **kwargs)
+            response = client.post(path, request.data or {}, **kwargs)
         else:
             from urllib.parse import urlencode
 
-            body = urlencode(_fill(spec.data or {}, drawn), doseq=True)
+            body = urlencode(request.data or {}, doseq=True)
             response = client.generic(
                 spec.method, path, body, "application/x-www-form-urlencoded", **kwargs
             )
@@ -166,13 +205,14 @@ class Replayer:
         return response
 
 
-def _fill(value: Any, drawn: dict[str, Any]) -> Any:
+def fill(value: Any, drawn: dict[str, Any]) -> Any:
+    """``value`` (a template string, or a dict / list of them) with ``drawn`` filled in."""
     if isinstance(value, str):
         return value.format_map(drawn)
     if isinstance(value, dict):
-        return {k: _fill(v, drawn) for k, v in value.items()}
+        return {k: fill(v, drawn) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, drawn) for v in value]
+        return [fill(v, drawn) for v in value]
     return value
 
 
