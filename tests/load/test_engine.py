@@ -291,6 +291,60 @@ def test_open_loop_corrects_for_a_stall(server: Server) -> None:
     )
 
 
+class OneAtATimeServer:
+    """Like a gunicorn sync worker: accepts one connection, blocks reading its request,
+    answers with Connection: close, and only then accepts the next."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.served = self.idle = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    @property
+    def target(self) -> Target:
+        return Target("127.0.0.1", self.sock.getsockname()[1])
+
+    def __enter__(self) -> OneAtATimeServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+    def _serve(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    head = conn.recv(4096)
+                except TimeoutError:
+                    head = b""
+                if not head:  # a connection opened and never used: it held the worker
+                    self.idle += 1
+                    continue
+                self.served += 1
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+
+
+def test_the_open_loop_connects_on_demand() -> None:
+    # Idle connections opened ahead of time would each hold the only worker until they
+    # time out: the open loop opens a connection when a start has none to go to.
+    with OneAtATimeServer() as site:
+        cfg = config(site.target, plan("/"), mode="open", rate=50, connections=8,
+                     max_requests=20, timeout=1.0)  # fmt: skip
+        result = run_load(cfg)
+    assert result.ok == result.completed == 20 and result.errors == 0
+    assert site.served >= 20
+
+
 # -- failures --
 
 

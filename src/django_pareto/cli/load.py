@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-PLAN_SIZE = 5000  # distinct requests drawn; the engine cycles through them
+PLAN_SIZE = 2000  # distinct requests drawn (each login a session to mint); cycled through
 
 
 def _plan_source(workload: str | None, from_run: str | None) -> Any:

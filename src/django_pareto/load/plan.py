@@ -50,7 +50,7 @@ __all__ = [
 
 USER_AGENT = "django-pareto-load"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})  # what Django's CSRF checks
-MAX_SESSIONS = 1000  # distinct users a plan logs in as; each is a row in the session store
+MAX_SESSIONS = 10_000  # distinct users a plan logs in as; each is a row in the session store
 # Kept as they are when a filled path is encoded: the URL's own structure (and existing
 # %XX escapes). Drawn values are encoded whole before that, so they cannot add structure.
 _URL_SAFE = "/?&=:@!$'()*+,;~%"

@@ -95,7 +95,11 @@ class Runner:
         """Opens the connections before the clock starts (a handshake is not a request)."""
         self.loop = asyncio.get_running_loop()
         limit = min(PRECONNECT_S, self.timeout_s)
-        opened = await asyncio.gather(*(self._connect(limit) for _ in range(self.wanted)))
+        # The open loop connects on demand (below, _wants_connections): one connection
+        # here finds the address. An idle connection is not free for every server: a
+        # gunicorn sync worker that accepts one blocks on it until a request comes.
+        wanted = 1 if self.open_loop else self.wanted
+        opened = await asyncio.gather(*(self._connect(limit) for _ in range(wanted)))
         self.pool.update(conn for conn in opened if conn is not None and not conn.retired)
         for conn in self.pool:
             # Reconnects go to the address that answered: no name lookup per reconnect.
@@ -115,7 +119,7 @@ class Runner:
         self.next_start_ns = float(now)
         self.running = True
         self.sweep_handle = loop.call_later(SWEEP_S, self._sweep)
-        for _ in range(self.wanted - len(self.pool)):
+        for _ in range(0 if self.open_loop else self.wanted - len(self.pool)):
             self._open_soon(0.0)
         if self.open_loop:
             self.idle.update(self.pool)
@@ -281,6 +285,8 @@ class Runner:
                 self._send_open(self.idle.pop(), intended)
             else:
                 self.queue.append(intended)
+                if self._wants_connections():
+                    self._open_soon(0.0)
         self.tick_handle = self.loop.call_later((self.next_start_ns - now) / 1e9, self._tick)
 
     def _take_request(self) -> Planned:
@@ -317,8 +323,11 @@ class Runner:
             self._finish()
 
     def _wants_connections(self) -> bool:
-        needed = not self.stopping or (self.open_loop and bool(self.queue))
-        return needed and len(self.pool) + self.opening < self.wanted
+        if len(self.pool) + self.opening >= self.wanted:
+            return False
+        if self.open_loop:  # one per start waiting, beyond those already being opened
+            return len(self.queue) > self.opening
+        return not self.stopping
 
     def _open_soon(self, delay: float) -> None:
         self.opening += 1
