@@ -58,8 +58,8 @@ demo: $(STAMP)
 	@echo "  cd demo && ../$(BIN)/python manage.py pareto report --run before --format json"
 	@echo "  cd demo && ../$(BIN)/python manage.py pareto compare before after"
 	@echo
-	@echo "The HTML report of before -> after (open it in a browser):"
-	@$(PARETO_DEMO) report --html .pareto/report.html --compare before after
+	@echo "The HTML report of 'before', its findings, and before -> after (open it in a browser):"
+	@$(PARETO_DEMO) report --html .pareto/report.html --run before --compare before after
 
 clean:
 	rm -rf $(VENV) .venv-* demo/db.sqlite3* demo/.pareto tests/.pareto .mypy_cache .pytest_cache

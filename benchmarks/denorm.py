@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ import tempfile
 import time
 from typing import Any
 
-from demo_commands import DEMO, FIXES, manage, psql
+from demo_commands import DEMO, FIXES, demo_env, manage, psql, seed_and_record
 
 RESULT = "DENORM-RESULT "
 
@@ -188,15 +187,8 @@ def main() -> None:
     payload = {"requests": args.requests, "warmup": 3, "writes": args.writes}
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "DATABASE_URL": f"{args.server}/{before_db}",
-                   "PARETO_STORE": f"{tmp}/store.sqlite3"}  # fmt: skip
-            env.pop("DEMO_FIXED", None)
-            started = time.perf_counter()
-            manage(env, "migrate", "--verbosity", "0")
-            manage(env, "seed", "--scale", str(args.scale))
-            print(f"seeded scale {args.scale} in {time.perf_counter() - started:.0f} s")
-            manage(env, "pareto", "record", "--workload", "workload.toml", "--requests", "300",
-                   "--run", "before", "--no-progress")  # fmt: skip
+            env = demo_env(f"{args.server}/{before_db}", tmp)
+            seed_and_record(env, args.scale)
             doctor = json.loads(manage(env, "pareto", "doctor", "--run", "before",
                                        "--format", "json", capture=True))  # fmt: skip
             advised = [f for f in doctor["findings"] if f["id"] == "pareto.D001"]

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 
-from demo_commands import DEMO, FIXES, manage, psql
+from demo_commands import DEMO, FIXES, demo_env, manage, psql, seed_and_record
 
 
 def main() -> None:
@@ -40,16 +39,8 @@ def main() -> None:
     migrations = DEMO / "blog" / "migrations"
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            env = {**os.environ, "DATABASE_URL": f"{args.server}/{db}",
-                   "PARETO_STORE": f"{tmp}/store.sqlite3"}  # fmt: skip
-            started = time.perf_counter()
-            manage(env, "migrate", "--verbosity", "0")
-            manage(env, "seed", "--scale", str(args.scale))
-            print(f"seeded scale {args.scale} in {time.perf_counter() - started:.0f} s")
-            started = time.perf_counter()
-            manage(env, "pareto", "record", "--workload", "workload.toml", "--requests",
-                   str(args.requests), "--run", "before", "--no-progress")  # fmt: skip
-            print(f"recorded {args.requests} requests in {time.perf_counter() - started:.0f} s")
+            env = demo_env(f"{args.server}/{db}", tmp)
+            seed_and_record(env, args.scale, args.requests)
             started = time.perf_counter()
             doctor = json.loads(manage(env, "pareto", "doctor", "--run", "before",
                                        "--format", "json", capture=True))  # fmt: skip

@@ -304,7 +304,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     # A plain kill must reach the finally blocks that kill nginx and the client.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     clients = [c.strip() for c in args.clients.split(",") if c.strip()]
-    print("$", shlex.join([sys.executable, *sys.argv]))
+    print("command: python", shlex.join(sys.argv))
     print(f"# {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     print(f"# nginx on CPU {SERVER_CPU}, each client on CPU {CLIENT_CPU}, {CONNECTIONS} conns")
     results: list[Measure] = []

@@ -120,7 +120,7 @@ def serve(workers: int, worker_class: str, threads: int, nginx: bool, port: int 
     """
     from django_pareto.load.serve import serve_forever
 
-    serve_forever(_site_dir(), workers=workers, worker_class=worker_class,  # type: ignore[arg-type]
+    serve_forever(_site_dir(), workers=workers, worker_class=worker_class,
                   threads=threads, nginx=nginx, port=port, access_log=access_log,
                   echo=click.echo)  # fmt: skip
 

@@ -109,7 +109,9 @@ def run_report(request: HttpRequest, name: str) -> HttpResponse:
     # one page that needs them.
     from django_pareto.report.html import render_report_html
 
-    html = render_report_html(api.report(name), diagnosis=api.doctor(name).to_dict())
+    html = render_report_html(
+        api.report(name), diagnosis=api.doctor(name).to_dict(), scale=api.scale_result()
+    )
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     # The page pins its own scripts by hash in a <meta> policy; a header adds what a
     # <meta> policy cannot say (no framing) and leaves scripts to the page's policy.

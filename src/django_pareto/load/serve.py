@@ -835,37 +835,20 @@ def serve(site_dir: str | Path = ".", **options: Any) -> Server:
 def serve_forever(
     site_dir: str | Path = ".",
     *,
-    settings_module: str | None = None,
-    workers: int = 2,
-    worker_class: WorkerClass = "sync",
-    threads: int = 1,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    nginx: bool = False,
-    env: Mapping[str, str] | None = None,
-    access_log: bool = False,
     echo: Callable[[str], None] = print,
     poll_interval: float = 1.0,
+    **options: Any,
 ) -> None:
-    """``pareto serve``: start, print the URL, wait for Ctrl-C, stop cleanly. Raises
-    ServeError if the site fails to start or a server process dies meanwhile."""
-    server = Server(
-        site_dir,
-        settings_module=settings_module,
-        workers=workers,
-        worker_class=worker_class,
-        threads=threads,
-        host=host,
-        port=port,
-        nginx=nginx,
-        env=env,
-        access_log=access_log,
-    )
-    with server:
-        stack = "gunicorn behind nginx" if nginx else "gunicorn"
+    """``pareto serve``: start a ``Server`` (same options), print the URL, wait for Ctrl-C,
+    stop cleanly. Raises ServeError if the site fails to start or a server process dies
+    meanwhile."""
+    with Server(site_dir, **options) as server:
+        stack = "gunicorn behind nginx" if server.nginx else "gunicorn"
+        workers = (
+            f"{server.workers} {server.worker_class} worker{'s' if server.workers != 1 else ''}"
+        )
         echo(
-            f"Serving {server.settings_module} at {server.url} "
-            f"({stack}, {workers} {worker_class} worker{'s' if workers != 1 else ''}); "
+            f"Serving {server.settings_module} at {server.url} ({stack}, {workers}); "
             "Ctrl-C to stop."
         )
         try:
