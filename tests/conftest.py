@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connections
 
 from django_pareto.capture import health
 from django_pareto.capture.writer import get_writer
+from django_pareto.load.model import Target
 from django_pareto.store import Store, open_store
 from tests.services import redis_available, skip_or_fail
 
@@ -47,3 +49,12 @@ def redis_url() -> str:
     if not redis_available():
         skip_or_fail(f"Redis is not reachable at {REDIS_URL}")
     return REDIS_URL
+
+
+@pytest.fixture
+def site_server(live_server: Any) -> Target:
+    """Where pytest-django's live server of the test project listens, as a load target
+    (tests that use it need ``transactional_db``)."""
+    from django_pareto.load.model import parse_target
+
+    return parse_target(live_server.url)

@@ -18,6 +18,8 @@ DEBUG = False
 ALLOWED_HOSTS = ["testserver", "localhost"]
 USE_TZ = True
 ROOT_URLCONF = "tests.testapp.urls"
+# Django's live-server handler (pytest-django's live_server) fails every request without it.
+STATIC_URL = "/static/"
 LOGIN_URL = "/accounts/login/"  # where the dashboard sends anonymous users
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
-from django.test.utils import override_settings
-from pytest_django.live_server_helper import LiveServer
 
 from django_pareto.store import Store
 from tests.testapp.models import Author, Book
 
 Recorder = Callable[[str, list[str]], Store]
-
-
-@pytest.fixture(scope="session")
-def live_server(django_db_setup: None) -> Iterator[LiveServer]:
-    """pytest-django's live server, started while ``STATIC_URL`` is set.
-
-    The test settings leave ``STATIC_URL`` None, and Django's live-server handler, built
-    when the server starts, then fails every request with a TypeError.
-    """
-    with override_settings(STATIC_URL="/static/"):
-        server = LiveServer("localhost")
-    yield server
-    server.stop()
 
 
 @pytest.fixture

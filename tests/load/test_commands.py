@@ -17,8 +17,7 @@ from django_pareto.load.plan import build_plan
 from django_pareto.load.scale import ScaleSettings, run_scale
 from django_pareto.load.search import Objective
 from django_pareto.verify.workload import parse_workload
-from tests.load.live import site_server  # noqa: F401  (a fixture)
-from tests.load.test_serve import DEMO, SETTINGS, demo_env  # noqa: F401  (a fixture)
+from tests.load.conftest import DEMO, SETTINGS
 
 WORKLOAD = """
 [[requests]]
@@ -47,7 +46,7 @@ def workload(tmp_path: Path) -> Path:
 
 @pytest.mark.usefixtures("transactional_db", "store_path")
 def test_load_reports_counts_statuses_and_server_timing(
-    site_server: Target,  # noqa: F811
+    site_server: Target,
     workload: Path,
     tmp_path: Path,
 ) -> None:
@@ -68,7 +67,7 @@ def test_load_reports_counts_statuses_and_server_timing(
 
 @pytest.mark.usefixtures("transactional_db", "store_path")
 def test_load_exports_a_locustfile_instead_of_running(
-    site_server: Target,  # noqa: F811
+    site_server: Target,
     workload: Path,
     tmp_path: Path,
 ) -> None:
@@ -98,7 +97,7 @@ def test_load_refuses_clearly(args: list[str], message: str, workload: Path) -> 
 
 @pytest.mark.usefixtures("db", "store_path")
 def test_scale_measures_each_worker_count_and_fits_the_curve(
-    demo_env: dict[str, str],  # noqa: F811
+    demo_env: dict[str, str],
     settings: Any,
 ) -> None:
     # The plan is built here, in the test project's settings, for the demo's server.

@@ -18,7 +18,6 @@ from django.contrib.sessions.models import Session
 from django_pareto.load.locust_export import export_locustfile, integer_weights
 from django_pareto.load.model import LoadError, Target
 from django_pareto.verify.workload import parse_workload
-from tests.load.live import site_server  # noqa: F401  (a fixture, requested by name)
 from tests.load.test_plan import TITLES, WORKLOAD
 from tests.testapp.models import Author, Book
 
@@ -161,6 +160,8 @@ def test_locust_runs_the_file_against_the_site(
         assert rows[name]["num_requests"] > 0, rows
         assert rows[name]["num_failures"] == 0, rows
     created = Book.objects.count() - before
-    assert created == rows["create"]["num_requests"]  # every write got through CSRF
+    # Every write counted got through CSRF; a user's last one may still have been in
+    # flight (written, not counted) when Locust stopped: at most one per user.
+    assert rows["create"]["num_requests"] <= created <= rows["create"]["num_requests"] + 2
     whoami = rows["whoami"]  # "alice" or "bob", never "anonymous": the sessions are real
     assert whoami["total_content_length"] <= len("alice") * whoami["num_requests"]

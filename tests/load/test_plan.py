@@ -27,7 +27,6 @@ from django_pareto.load.plan import (
 from django_pareto.store import open_store
 from django_pareto.verify.replay import RequestDrawer
 from django_pareto.verify.workload import parse_workload
-from tests.load.live import site_server  # noqa: F401  (a fixture, requested by name)
 from tests.testapp.models import Author, Book
 
 pytestmark = pytest.mark.urls("tests.load.test_plan")

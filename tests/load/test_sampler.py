@@ -11,14 +11,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from django_pareto.load.sampler import (
-    MACHINE_SATURATED,
-    SATURATED,
-    ComponentUsage,
-    ResourceSampler,
-    ResourceSamples,
-    name_bottleneck,
-)
+from django_pareto.load.bottleneck import MACHINE_SATURATED, SATURATED, name_bottleneck
+from django_pareto.load.sampler import ComponentUsage, ResourceSampler, ResourceSamples
 
 BURN = "import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end: pass\n"
 SLEEP = "import time; time.sleep({seconds})"

@@ -19,39 +19,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from django_pareto.load.nginx import NGINX_TEMPLATE, find_nginx, render_nginx_conf
 from django_pareto.load.sampler import ResourceSampler
-from django_pareto.load.serve import (
-    GUNICORN_CONF,
-    NGINX_TEMPLATE,
-    ServeError,
-    Server,
-    find_nginx,
-    render_nginx_conf,
-)
+from django_pareto.load.serve import GUNICORN_CONF, ServeError, Server
+from tests.load.conftest import DEMO, SETTINGS
 from tests.services import skip_or_fail
-
-DEMO = Path(__file__).resolve().parents[2] / "demo"
-SETTINGS = "demosite.settings"
-
-
-@pytest.fixture(scope="module")
-def demo_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The demo site's environment: a migrated SQLite database and a store in a tmp dir
-    (never the repository's demo/ folder)."""
-    base = tmp_path_factory.mktemp("serve")
-    env = {
-        "DATABASE_URL": f"sqlite:///{base / 'demo.sqlite3'}",
-        "PARETO_STORE": str(base / "pareto.sqlite3"),
-        "DJANGO_SETTINGS_MODULE": SETTINGS,
-    }
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--verbosity", "0"],
-        cwd=DEMO,
-        env={**os.environ, **env},
-        check=True,
-        timeout=120,
-    )
-    return env
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django_pareto.load.bottleneck import Bottleneck, name_bottleneck
 from django_pareto.load.engine import run_load
 from django_pareto.load.model import LoadConfig, LoadResult, PlannedRequest, Target, parse_target
-from django_pareto.load.sampler import Bottleneck, ResourceSampler, ResourceSamples, name_bottleneck
+from django_pareto.load.sampler import ResourceSampler, ResourceSamples
 from django_pareto.load.search import Capacity, Objective, find_capacity
 from django_pareto.load.serve import Server
 from django_pareto.load.usl import UslError, UslFit, fit_usl

@@ -11,8 +11,6 @@ process group, which is signalled as a whole, so no worker outlives it.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import ipaddress
 import json
 import os
@@ -23,21 +21,31 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO, Any, Literal, Self
-
-import psutil
+from types import TracebackType
+from typing import Any, Literal, Self
 
 from django_pareto.load.model import LoadError
+from django_pareto.load.nginx import find_nginx, nginx_command
+from django_pareto.load.processes import ProcessGroup, Watchdog, track, untrack
+
+__all__ = [
+    "GUNICORN_CONF",
+    "ServeError",
+    "Server",
+    "SiteInfo",
+    "find_nginx",
+    "free_port",
+    "resolve_site",
+    "serve",
+    "serve_forever",
+]
 
 DEPLOY_DIR = Path(__file__).resolve().parent / "deploy"
 GUNICORN_CONF = DEPLOY_DIR / "gunicorn.conf.py"
-NGINX_TEMPLATE = DEPLOY_DIR / "nginx.conf"
 
 WorkerClass = Literal["sync", "gthread"]
 
@@ -65,16 +73,6 @@ class SiteInfo:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def find_nginx() -> str | None:
-    """The nginx executable: on PATH, or where Debian puts it (/usr/sbin is often not on a
-    normal user's PATH)."""
-    found = shutil.which("nginx")
-    if found:
-        return found
-    fallback = Path("/usr/sbin/nginx")
-    return str(fallback) if fallback.is_file() and os.access(fallback, os.X_OK) else None
 
 
 def _loopback_host(host: str) -> str:
@@ -217,281 +215,7 @@ def resolve_site(
     )
 
 
-def _nginx_build_info(nginx: str) -> str:
-    done = subprocess.run([nginx, "-V"], capture_output=True, text=True, timeout=10, check=False)
-    return done.stderr + done.stdout
-
-
-def _render(template: str, values: Mapping[str, str]) -> str:
-    """``{{name}}`` placeholders: nginx's own syntax uses both ``$name`` and ``{ }``, so
-    neither string.Template nor str.format can fill an nginx file."""
-
-    def fill(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name not in values:
-            raise KeyError(f"no value for the placeholder {{{{{name}}}}}")
-        return values[name]
-
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", fill, template)
-
-
-def render_nginx_conf(
-    *,
-    listen: str,
-    upstream: str,
-    prefix: str | Path,
-    worker_processes: int | None = None,
-    static_url: str | None = None,
-    static_root: str | Path | None = None,
-    mime_types: str | Path,
-    access_log: bool = False,
-    user: str | None = None,
-    build_info: str = "",
-) -> str:
-    """The private nginx's configuration from load/deploy/nginx.conf.
-
-    ``listen``: "127.0.0.1:8000"; ``upstream``: "unix:/path.sock" or "127.0.0.1:8001";
-    ``mime_types``: the file of types to include (the distribution's mime.types);
-    ``build_info``: the output of ``nginx -V``, to leave out temp paths of modules the build
-    lacks (nginx-light has no uwsgi/scgi)."""
-    prefix = Path(prefix)
-    extra = [
-        f"    {module}_temp_path {prefix}/{module};"
-        for module in ("fastcgi", "uwsgi", "scgi")
-        if f"--without-http_{module}_module" not in build_info
-    ]
-    static = ""
-    if static_url and static_root and Path(static_root).is_dir() and "://" not in static_url:
-        url = "/" + static_url.strip("/") + "/"
-        static = (
-            f"        location {url} {{\n"
-            f"            alias {Path(static_root).resolve()}/;\n"
-            "            expires 7d;\n"
-            "            access_log off;\n"
-            "        }\n"
-        )
-    values = {
-        "user_directive": f"user {user};" if user else "",
-        "worker_processes": str(worker_processes) if worker_processes else "auto",
-        "prefix": str(prefix),
-        "mime_types": str(mime_types),
-        "access_log": f"{prefix}/access.log" if access_log else "off",
-        "extra_temp_paths": "\n".join(extra),
-        "upstream": upstream,
-        "listen": listen,
-        "static_location": static,
-    }
-    return _render(NGINX_TEMPLATE.read_text(), values)
-
-
-# The few types a Django site's static files need, for an nginx without a mime.types file.
-_MINIMAL_MIME_TYPES = """types {
-    text/html html htm;
-    text/css css;
-    application/javascript js mjs;
-    application/json json;
-    image/svg+xml svg;
-    image/png png;
-    image/jpeg jpg jpeg;
-    image/gif gif;
-    image/webp webp;
-    image/x-icon ico;
-    font/woff woff;
-    font/woff2 woff2;
-    text/plain txt;
-}
-"""
-
-
-def _mime_types_file(build_info: str, prefix: Path) -> Path:
-    """The distribution's mime.types (next to the nginx.conf it was built for), or a minimal
-    one written into the private prefix."""
-    match = re.search(r"--conf-path=(\S+)", build_info)
-    if match:
-        candidate = Path(match.group(1)).parent / "mime.types"
-        if candidate.is_file():
-            return candidate
-    path = prefix / "mime.types"
-    path.write_text(_MINIMAL_MIME_TYPES)
-    return path
-
-
-# ------------------------------------------------------------------- safety net
-
-_LIVE: set[Server] = set()
-_LIVE_LOCK = threading.Lock()
-_SIGNALS_INSTALLED = False
-
-
-def _stop_all() -> None:
-    with _LIVE_LOCK:
-        servers = list(_LIVE)
-    for server in servers:
-        with contextlib.suppress(Exception):
-            server.stop()
-
-
-def _on_signal(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM/SIGHUP would end Python without running __exit__ or atexit, leaving the
-    servers (in their own sessions) running: turn them into SystemExit so everything
-    unwinds; with no server alive, behave as the default handler."""
-    with _LIVE_LOCK:
-        alive = bool(_LIVE)
-    if not alive:
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-        return
-    raise SystemExit(128 + signum)
-
-
-def _install_safety_net() -> None:
-    global _SIGNALS_INSTALLED
-    if _SIGNALS_INSTALLED:
-        return
-    _SIGNALS_INSTALLED = True
-    atexit.register(_stop_all)
-    if threading.current_thread() is not threading.main_thread():
-        return  # signal handlers can only be set from the main thread
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        # Only where nobody else handles the signal (a test runner, a CLI framework).
-        if signal.getsignal(signum) in (signal.SIG_DFL, None):
-            signal.signal(signum, _on_signal)
-
-
-# What the watchdog runs: it reads "+PGID" (a group to guard), "rm PATH" (a directory to
-# remove) and finally "done" on stdin. End of input without "done" means the process that
-# started the servers died without stopping them (SIGKILL, the OOM killer): it stops the
-# groups itself (SIGTERM, then SIGKILL) and removes the run directory.
-_WATCHDOG_CODE = """
-import os, shutil, signal, sys, time
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-groups, dirs = [], []
-for line in sys.stdin:
-    word = line.strip()
-    if word == "done":
-        sys.exit(0)
-    if word.startswith("+"):
-        groups.append(int(word[1:]))
-    elif word.startswith("rm "):
-        dirs.append(word[3:])
-def signal_groups(sig):
-    alive = []
-    for pgid in groups:
-        try:
-            os.killpg(pgid, sig)
-            alive.append(pgid)
-        except OSError:
-            pass
-    return alive
-signal_groups(signal.SIGTERM)
-deadline = time.monotonic() + 3
-while signal_groups(0) and time.monotonic() < deadline:
-    time.sleep(0.1)
-signal_groups(signal.SIGKILL)
-for path in dirs:
-    shutil.rmtree(path, ignore_errors=True)
-"""
-
-
-class _Watchdog:
-    """A tiny process that outlives this one: if this process dies without stopping its
-    servers (SIGKILL, where no handler can run), the watchdog stops them. It learns that
-    from the end of its stdin, which the kernel closes when this process dies."""
-
-    def __init__(self) -> None:
-        self.popen = subprocess.Popen(
-            [sys.executable, "-S", "-c", _WATCHDOG_CODE],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,  # not hit by a Ctrl-C meant for this process
-        )
-
-    def tell(self, line: str) -> None:
-        assert self.popen.stdin is not None
-        with contextlib.suppress(OSError):
-            self.popen.stdin.write(line + "\n")
-            self.popen.stdin.flush()
-
-    def close(self, release: bool = True) -> None:
-        """``release``: everything is stopped, the watchdog just exits; else it stops what
-        it guards (a stop that was itself interrupted)."""
-        if release:
-            self.tell("done")
-        assert self.popen.stdin is not None
-        with contextlib.suppress(OSError):
-            self.popen.stdin.close()
-        try:
-            self.popen.wait(5)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait()
-
-
 # ------------------------------------------------------------------------ server
-
-
-class _Process:
-    """A child in its own process group (session), its log file, and how to stop it."""
-
-    def __init__(self, name: str, args: list[str], *, cwd: Path, env: dict[str, str], log: Path):
-        self.name = name
-        self.log = log
-        self._stopped = False
-        self._log_file: IO[bytes] = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        try:
-            self.popen = subprocess.Popen(
-                args,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_file,
-                stderr=subprocess.STDOUT,
-                # Its own session: Ctrl-C in the terminal does not reach it half-way (we
-                # stop it in order), and the whole group can be killed at the end.
-                start_new_session=True,
-            )
-        except OSError:
-            self._log_file.close()
-            raise
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tree(self) -> list[int]:
-        """The master then its descendants (workers), as they are now."""
-        if not self.alive():
-            return []
-        try:
-            master = psutil.Process(self.pid)
-            children = master.children(recursive=True)
-        except psutil.Error:
-            return []
-        return [self.pid, *sorted(child.pid for child in children)]
-
-    def stop(self, graceful: signal.Signals, timeout: float) -> None:
-        if self._stopped:
-            return  # the group id may belong to someone else by now
-        pgid = self.pid  # a session leader's group id is its pid
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, graceful)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(pgid, signal.SIGKILL)
-                self.popen.wait()
-        # Workers the master left behind (it was killed, or crashed) are still in its group.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        self._stopped = True
-        self._log_file.close()
 
 
 class Server:
@@ -561,10 +285,10 @@ class Server:
         self._given_run_dir = Path(run_dir) if run_dir is not None else None
         self.run_dir: Path | None = None
         self.site: SiteInfo | None = None
-        self._gunicorn: _Process | None = None
-        self._nginx: _Process | None = None
+        self._gunicorn: ProcessGroup | None = None
+        self._nginx: ProcessGroup | None = None
         self._app_address: str | tuple[str, int] | None = None
-        self._watchdog: _Watchdog | None = None
+        self._watchdog: Watchdog | None = None
 
     # -- what clients and the sampler see
 
@@ -636,9 +360,7 @@ class Server:
     def start(self) -> Self:
         if self._gunicorn is not None:
             raise ServeError("this server is already started")
-        _install_safety_net()
-        with _LIVE_LOCK:
-            _LIVE.add(self)
+        track(self)
         try:
             self._start()
         except BaseException:
@@ -665,7 +387,7 @@ class Server:
             self.run_dir = self._given_run_dir.resolve()
         else:
             self.run_dir = Path(tempfile.mkdtemp(prefix="pareto-serve-"))
-        self._watchdog = _Watchdog()
+        self._watchdog = Watchdog()
         if self._given_run_dir is None:
             self._watchdog.tell(f"rm {self.run_dir}")
         self.site = resolve_site(self.site_dir, self.settings_module, self.env)
@@ -715,7 +437,7 @@ class Server:
             str(self.site_dir),
             wsgi_app,
         ]
-        self._gunicorn = _Process(
+        self._gunicorn = ProcessGroup(
             "gunicorn", args, cwd=self.site_dir, env=env, log=self.run_dir / "gunicorn.log"
         )
         self._watchdog.tell(f"+{self._gunicorn.pid}")
@@ -729,39 +451,20 @@ class Server:
         assert self.run_dir is not None and self.site is not None
         prefix = self.run_dir / "nginx"
         prefix.mkdir(exist_ok=True)
-        build_info = _nginx_build_info(nginx_bin)
         address = self._app_address
         assert address is not None
         upstream = f"unix:{address}" if isinstance(address, str) else _hostport(*address)
-        # A root master would run its workers as "nobody", who cannot enter our private
-        # (0700) run directory nor connect to the socket: keep them as the invoking user.
-        user = "root" if os.geteuid() == 0 else None
-        conf = render_nginx_conf(
+        args = nginx_command(
+            nginx_bin,
+            prefix,
             listen=_hostport(self.host, self.port),
             upstream=upstream,
-            prefix=prefix,
             worker_processes=self.nginx_workers,
             static_url=self.site.static_url,
             static_root=self.site.static_root,
-            mime_types=_mime_types_file(build_info, prefix),
             access_log=self.access_log,
-            user=user,
-            build_info=build_info,
         )
-        conf_path = prefix / "nginx.conf"
-        conf_path.write_text(conf)
-        args = [
-            nginx_bin,
-            "-p",
-            f"{prefix}/",
-            "-c",
-            str(conf_path),
-            # The error log before the configuration is read (nginx >= 1.19.5): otherwise
-            # the compiled-in /var/log/nginx/error.log, unwritable for a normal user.
-            "-e",
-            str(prefix / "error.log"),
-        ]
-        self._nginx = _Process(
+        self._nginx = ProcessGroup(
             "nginx", args, cwd=prefix, env=dict(os.environ), log=prefix / "stderr.log"
         )
         if self._watchdog is not None:
@@ -769,7 +472,7 @@ class Server:
         self._wait_http(self._nginx, (self.host, self.port), deadline)
 
     def _wait_http(
-        self, process: _Process, address: str | tuple[str, int], deadline: float
+        self, process: ProcessGroup, address: str | tuple[str, int], deadline: float
     ) -> None:
         """Until ``process`` answers any HTTP status at ``address``; a clear error with the
         logs if it exits or the deadline passes."""
@@ -816,8 +519,7 @@ class Server:
             if self._gunicorn is not None:
                 self._gunicorn.stop(signal.SIGTERM, self.stop_timeout)
         finally:
-            with _LIVE_LOCK:
-                _LIVE.discard(self)
+            untrack(self)
             if self._given_run_dir is None and self.run_dir is not None:
                 shutil.rmtree(self.run_dir, ignore_errors=True)
                 self.run_dir = None
