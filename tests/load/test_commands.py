@@ -128,3 +128,12 @@ def test_scale_measures_each_worker_count_and_fits_the_curve(
     api.save_scale("scale", data)
     assert api.scale_result() == json.loads(json.dumps(data))
     assert [r.name for r in api.runs()] == ["scale"]
+
+
+def test_the_site_served_is_the_project_of_pythonpath(tmp_path: Path) -> None:
+    from django_pareto.cli.load import _site_dir
+
+    with cli.make_context("pareto", ["--pythonpath", str(tmp_path), "serve"]) as ctx, ctx:
+        assert _site_dir() == tmp_path.resolve()
+    with cli.make_context("pareto", ["serve"]) as ctx, ctx:
+        assert _site_dir() == Path.cwd().resolve()

@@ -100,7 +100,9 @@ def load(url: str, workload: str | None, from_run: str | None, rate: float | Non
 
 
 def _site_dir() -> Path:
-    return Path(os.getcwd())
+    """The project's directory: ``pareto --pythonpath DIR``, else the current one."""
+    given = click.get_current_context().find_root().params.get("pythonpath")
+    return Path(given or os.getcwd()).resolve()
 
 
 @click.command()
