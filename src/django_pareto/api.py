@@ -28,13 +28,17 @@ from django_pareto.verify.replay import ReplayResult, replay
 from django_pareto.verify.workload import load_workload
 
 __all__ = [
+    "NotARunOfRequests",
+    "check_scale_name",
     "delete_run",
     "doctor",
+    "is_scale_run",
     "latest_run",
     "prune",
     "record",
     "report",
     "report_html",
+    "report_page",
     "runs",
     "save_scale",
     "scale_result",
@@ -46,6 +50,14 @@ class RunExists(StoreError):
     pass
 
 
+class NotARunOfRequests(StoreError):
+    """A run kept by ``pareto scale`` was given where requests are read (doctor, compare)."""
+
+    def __init__(self, run: str) -> None:
+        super().__init__(f"run {run!r} is a pareto scale result, not a run of requests")
+        self.run = run
+
+
 def store() -> Store:
     return open_store()
 
@@ -54,9 +66,14 @@ def runs() -> list[RunInfo]:
     return store().runs()
 
 
+def is_scale_run(run: RunInfo) -> bool:
+    """Whether ``run`` is a ``pareto scale`` result kept by ``save_scale``: no requests."""
+    return run.meta.get("source") == "scale"
+
+
 def latest_run() -> str:
     """The newest run of requests (a kept ``pareto scale`` result has none to report)."""
-    found = [info for info in runs() if info.meta.get("source") != "scale"]
+    found = [info for info in runs() if not is_scale_run(info)]
     if not found:
         raise StoreError(
             f"{store().description} holds no runs yet; record one with "
@@ -69,9 +86,28 @@ def delete_run(name: str) -> bool:
     return store().delete_run(name)
 
 
+def _kept_scale(run: str) -> dict[str, Any] | None:
+    """The result of run ``run`` if ``pareto scale`` made it, else None (also if no such run)."""
+    found = store().run(run)
+    if found is None or not is_scale_run(found):
+        return None
+    kept = found.meta.get("scale")
+    if not isinstance(kept, dict):
+        raise StoreError(f"run {run!r} was made by pareto scale but holds no result")
+    return kept
+
+
+def _of_requests(run: str) -> str:
+    """``run``, unless it is a kept ``pareto scale`` result (NotARunOfRequests)."""
+    found = store().run(run)
+    if found is not None and is_scale_run(found):
+        raise NotARunOfRequests(run)
+    return run
+
+
 def doctor(run: str | None = None) -> Diagnosis:
     """Run the analyzers over a recorded run; findings ranked by the time they would save."""
-    return diagnose(store(), run or latest_run())
+    return diagnose(store(), _of_requests(run) if run else latest_run())
 
 
 def prune(older_than_days: float) -> int:
@@ -80,7 +116,16 @@ def prune(older_than_days: float) -> int:
 
 
 def report(run: str | None = None, *, query_limit: int = 50) -> dict[str, Any]:
-    return build_report(store(), run or latest_run(), query_limit=query_limit)
+    """The report of ``run`` (default: the latest run of requests) as a dict.
+
+    For a run kept by ``pareto scale`` it is that scalability result instead
+    (``ScaleResult.to_json()``: ``data["kind"] == "scale"``): the run holds no requests.
+    """
+    run = run or latest_run()
+    kept = _kept_scale(run)
+    if kept is not None:
+        return kept
+    return build_report(store(), run, query_limit=query_limit)
 
 
 def report_html(
@@ -95,18 +140,49 @@ def report_html(
     and the comparison of the two runs ``compare`` when given. Returns the file written.
 
     ``run`` defaults to the second run of ``compare``, else to the latest run; ``scale``
-    (a ``pareto scale`` result) to the newest one kept in the store, if any.
+    (a ``pareto scale`` result) to the newest one kept in the store, if any. The page of a
+    run kept by ``pareto scale`` shows its scalability result alone (see ``report_page``).
+    """
+    html = report_page(run, compare=compare, scale=scale, query_limit=query_limit)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(html, encoding="utf-8")
+    return target
+
+
+def report_page(
+    run: str | None = None,
+    *,
+    compare: tuple[str, str] | None = None,
+    scale: dict[str, Any] | None = None,
+    query_limit: int = 50,
+) -> str:
+    """The HTML page ``report_html`` writes, as a string.
+
+    For a run kept by ``pareto scale`` the page has only its scalability section: there
+    are no requests to report and nothing for the doctor to diagnose.
     """
     from django.db import DatabaseError
 
     from django_pareto.backends.base import UnsupportedDatabase
-    from django_pareto.report.html import render_report_html
+    from django_pareto.report.html import render_report_html, render_scale_html
     from django_pareto.verify.compare import compare_runs
 
     run = run or (compare[1] if compare else latest_run())
+    comparison = (
+        compare_runs(store(), _of_requests(compare[0]), _of_requests(compare[1]))
+        if compare
+        else None
+    )
+    kept = _kept_scale(run)
+    if kept is not None:
+        if comparison is not None:
+            raise NotARunOfRequests(run)
+        found = store().run(run)
+        assert found is not None
+        return render_scale_html(kept, run=found.name, created_at=found.created_at)
     data = report(run, query_limit=query_limit)
     scale = scale if scale is not None else scale_result()
-    comparison = compare_runs(store(), *compare) if compare else None
     notes = []
     try:
         diagnosis: dict[str, Any] | None = doctor(run).to_dict()
@@ -115,18 +191,25 @@ def report_html(
         # its schema and plans) costs the page its findings, not the page.
         diagnosis = None
         notes.append(f"No findings: the doctor could not analyze run {run!r} ({exc}).")
-    html = render_report_html(data, diagnosis, comparison, scale, notes=notes)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(html, encoding="utf-8")
-    return target
+    return render_report_html(data, diagnosis, comparison, scale, notes=notes)
 
 
 def save_scale(run: str, result: dict[str, Any]) -> None:
-    """Keep a ``pareto scale`` result (``ScaleResult.to_json()``) in the store as run ``run``."""
+    """Keep a ``pareto scale`` result (``ScaleResult.to_json()``) in the store as run ``run``
+    (replacing an earlier scale result of that name, never a run of requests)."""
+    check_scale_name(run)
     target = store()
     target.run_id(run, meta={"source": "scale"})
     target.update_meta(run, {"scale": result})
+
+
+def check_scale_name(run: str) -> None:
+    """Raise RunExists if ``run`` names a run of requests (before measuring for minutes)."""
+    found = store().run(run)
+    if found is not None and not is_scale_run(found):
+        raise RunExists(
+            f"run {run!r} is a run of requests: keep the scale result under another name"
+        )
 
 
 def scale_result(run: str | None = None) -> dict[str, Any] | None:
@@ -227,7 +310,7 @@ def compare(before: str, after: str) -> dict[str, Any]:
     """Two runs side by side, per endpoint and in total, with before/after ratios."""
     from django_pareto.verify.compare import compare_runs
 
-    return compare_runs(store(), before, after)
+    return compare_runs(store(), _of_requests(before), _of_requests(after))
 
 
 def verify(
@@ -246,7 +329,7 @@ def verify(
     """
     from django_pareto.verify.scratch import apply_migrations, scratch_database
 
-    found = store().run(before)
+    found = store().run(_of_requests(before))
     if found is None:
         raise StoreError(f"no run named {before!r} in {store().description}")
     if after == before or (store().run(after) is not None and not replace):

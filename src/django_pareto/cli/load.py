@@ -170,6 +170,8 @@ def scale(workers_text: str, workload: str | None, from_run: str | None, p95_ms:
     from django_pareto.load.usl import plot_usl
     from django_pareto.report.load import render_scale
 
+    if run_name:
+        api.check_scale_name(run_name)
     parsed, run_seed = _plan_source(workload, from_run)
     seed = seed if seed is not None else run_seed
     settings = ScaleSettings(workers=_workers(workers_text), objective=Objective(p95_ms),

@@ -143,6 +143,8 @@ def report(
 ) -> None:
     """Where the time of a run goes: summary, Pareto of endpoints and queries, bottleneck.
 
+    A run kept by `pareto scale --run NAME` shows its scalability result instead.
+
     \b
     Examples:
     pareto report --run before --format json
@@ -160,6 +162,10 @@ def report(
     data = api.report(run_name, query_limit=limit)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
+    elif data.get("kind") == "scale":  # a run kept by `pareto scale`
+        from django_pareto.report.load import render_scale
+
+        render_scale(data)
     else:
         render(data)
 

@@ -75,7 +75,7 @@ def _run_or_404(name: str) -> RunInfo:
 @require_safe
 def runs_list(request: HttpRequest) -> HttpResponse:
     runs = [_run_row(run) for run in reversed(api.runs())]  # newest first
-    names = [run["name"] for run in runs]
+    names = [run["name"] for run in runs if not run["scale"]]  # what can be compared
     # Preselected: the run before the newest, and the newest.
     before, after = (names[1], names[0]) if len(names) > 1 else ("", "")
     context = {"runs": runs, "run_names": names, "before": before, "after": after}
@@ -86,6 +86,8 @@ def runs_list(request: HttpRequest) -> HttpResponse:
 @require_safe
 def run_detail(request: HttpRequest, name: str) -> HttpResponse:
     run = _run_or_404(name)
+    if api.is_scale_run(run):
+        return _page(request, "scale_run.html", {"run": _run_row(run), **_scale(api.report(name))})
     report = api.report(name)
     diagnosis = api.doctor(name)
     context = {
@@ -104,14 +106,17 @@ def run_detail(request: HttpRequest, name: str) -> HttpResponse:
 @dashboard_page
 @require_safe
 def run_report(request: HttpRequest, name: str) -> HttpResponse:
-    _run_or_404(name)
+    run = _run_or_404(name)
     # Imported here: the renderer and its vendored chart library are only loaded by the
     # one page that needs them.
     from django_pareto.report.html import render_report_html
 
-    html = render_report_html(
-        api.report(name), diagnosis=api.doctor(name).to_dict(), scale=api.scale_result()
-    )
+    if api.is_scale_run(run):
+        html = api.report_page(name)  # the scalability section alone
+    else:
+        html = render_report_html(
+            api.report(name), diagnosis=api.doctor(name).to_dict(), scale=api.scale_result()
+        )
     response = HttpResponse(html, content_type="text/html; charset=utf-8")
     # The page pins its own scripts by hash in a <meta> policy; a header adds what a
     # <meta> policy cannot say (no framing) and leaves scripts to the page's policy.
@@ -128,12 +133,15 @@ def compare(request: HttpRequest) -> HttpResponse:
         return _error(request, 400, "Pick two runs", "Choose a run before and a run after.")
     _run_or_404(before)
     _run_or_404(after)
-    data = api.compare(before, after)
+    try:
+        data = api.compare(before, after)
+    except api.NotARunOfRequests as exc:
+        return _error(request, 400, "Pick two runs of requests", str(exc))
     rows = [{"endpoint": "total", **data["total"]}, *data["endpoints"]]
     context = {
         "before": before,
         "after": after,
-        "run_names": [run.name for run in reversed(api.runs())],
+        "run_names": [run.name for run in reversed(api.runs()) if not api.is_scale_run(run)],
         "columns": [heading for _, heading, _ in COLUMNS],
         "rows": [_comparison_row(row) for row in rows],
     }
@@ -154,13 +162,40 @@ def delete_run(request: HttpRequest, name: str) -> HttpResponse:
 
 # -- what the templates show ------------------------------------------------------------------
 def _run_row(run: RunInfo) -> dict[str, Any]:
+    scale = api.is_scale_run(run)
+    kept = run.meta.get("scale") if scale else None
+    points = kept.get("points") if isinstance(kept, dict) else None
     return {
         "name": run.name,
         "created": datetime.fromtimestamp(run.created_at, UTC),
         "requests": run.requests,
         "faults": run.faults,
         "source": str(run.meta.get("source", "live")),
-        "meta": sorted((str(k), _text(v)) for k, v in run.meta.items()),
+        # A ``pareto scale`` result holds no requests: the worker counts it measured instead.
+        "scale": scale,
+        "workers": sorted(p["workers"] for p in points or [] if isinstance(p, dict)),
+        # A scale result is shown by its own page, not as one line of JSON.
+        "meta": sorted(
+            (str(k), _text(v)) for k, v in run.meta.items() if not (scale and k == "scale")
+        ),
+    }
+
+
+def _scale(data: dict[str, Any]) -> dict[str, Any]:
+    """What the page of a ``pareto scale`` result shows (``data``: ScaleResult.to_json())."""
+    neck = data.get("bottleneck") or {}
+    utilization = neck.get("utilization")
+    return {
+        "objective_ms": (data.get("objective") or {}).get("p95_ms"),
+        "points": sorted(data.get("points") or [], key=lambda p: p["workers"]),
+        "usl": data.get("usl"),
+        "usl_error": data.get("usl_error"),
+        "bottleneck": neck,
+        "utilization_pct": None if utilization is None else utilization * 100,
+        "scale_settings": sorted(
+            (str(k), ", ".join(map(str, v)) if isinstance(v, list) else str(v))
+            for k, v in (data.get("settings") or {}).items()
+        ),
     }
 
 

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from django.template import Context, Engine
 from django.utils.safestring import SafeString, mark_safe
 
 from django_pareto.report import page
-from django_pareto.report.charts import chart_data
+from django_pareto.report.charts import chart_data, scale_curve
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TEMPLATE = "django_pareto/report/report.html"
@@ -103,13 +104,52 @@ def render_report_html(
         "analyzer_notes": page.analyzer_notes(diagnosis) if diagnosis else [],
         "comparison": comparison,
         "comparison_rows": page.comparison_rows(comparison) if comparison else [],
-        "scale": scale,
-        "scale_facts": page.scale_facts(scale) if scale else {},
-        "scale_utilization": _utilization(scale),
+        **_scale_context(scale),
         # Our own code, read from the package: the only unescaped text of the page.
         **{name: _trusted(text) for name, text in inline.items()},
     }
     return _engine().get_template(TEMPLATE).render(Context(context))
+
+
+def render_scale_html(
+    scale: dict[str, Any], *, run: str, created_at: float, title: str | None = None
+) -> str:
+    """The page of a run kept by ``pareto scale`` (``scale``: ScaleResult.to_json()): the
+    scalability section alone, since such a run holds no requests to report."""
+    inline = assets()
+    settings = scale.get("settings") or {}
+    context = {
+        "title": title or f"Scalability: run {run}",
+        "csp": content_security_policy(inline),
+        "notes": [],
+        "scale_only": True,
+        "report": {
+            "run": run,
+            "created_at": datetime.fromtimestamp(created_at, UTC).isoformat(),
+            "faults": 0,
+        },
+        "meta": [("source", "pareto scale")]
+        + [(str(key), _setting(value)) for key, value in sorted(settings.items())],
+        "charts": {"scale": scale_curve(scale)} if scale.get("points") else {},
+        **_scale_context(scale),
+        **{name: _trusted(text) for name, text in inline.items()},
+    }
+    return _engine().get_template(TEMPLATE).render(Context(context))
+
+
+def _scale_context(scale: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "scale": scale,
+        "scale_facts": page.scale_facts(scale) if scale else {},
+        "scale_points": page.scale_points(scale) if scale else [],
+        "scale_utilization": _utilization(scale),
+    }
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _trusted(text: str) -> SafeString:

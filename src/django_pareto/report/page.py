@@ -183,6 +183,8 @@ def scale_facts(scale: dict[str, Any]) -> dict[str, Any]:
     usl = scale.get("usl")
     facts: list[tuple[str, str]] = []
     if usl:
+        if usl.get("lambda") is not None:
+            facts.append(("one worker (λ)", f"{usl['lambda']:,.1f} req/s"))
         facts += [
             ("contention (σ)", f"{usl['sigma']:.4f}"),
             ("coherency (κ)", f"{usl['kappa']:.5f}"),
@@ -196,6 +198,24 @@ def scale_facts(scale: dict[str, Any]) -> dict[str, Any]:
     if objective is not None:
         facts.append(("objective", f"p95 ≤ {objective:,.0f} ms"))
     return {"facts": facts, "bottleneck": scale.get("bottleneck")}
+
+
+def scale_points(scale: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per worker count measured: capacity within the objective, its p95, flat out."""
+
+    def number(value: Any, unit: str = "") -> str:
+        return "-" if value is None else f"{value:,.1f}{unit}"
+
+    return [
+        {
+            "workers": str(point["workers"]),
+            "throughput": number(point.get("throughput_rps"), " req/s"),
+            "p95": number(point.get("p95_ms"), " ms"),
+            "closed_loop": number(point.get("closed_loop_rps"), " req/s"),
+            "bottleneck": (point.get("bottleneck") or {}).get("component") or "-",
+        }
+        for point in sorted(scale["points"], key=lambda p: p["workers"])
+    ]
 
 
 def meta_items(report: dict[str, Any]) -> list[tuple[str, str]]:
