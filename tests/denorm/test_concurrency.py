@@ -163,3 +163,27 @@ def test_concurrent_changes_of_every_kind_leave_no_drift(postgres_alias: str) ->
     # Deletes and renames can deadlock with link changes of the same rows (they lock the
     # related row too, in the other order); PostgreSQL aborts one writer, which rolls back.
     assert counts["committed"] > THREADS * ROUNDS * STEPS * 0.9
+
+
+def test_a_link_to_a_row_deleted_meanwhile_fails_at_once(postgres_alias: str) -> None:
+    """Django checks foreign keys at commit: a link to a deleted tag would pass if another
+    transaction re-inserted the tag's pk before then (save() of a stale instance does:
+    its UPDATE finds no row, so Django INSERTs it), with a copy nobody recomputed."""
+    article = Article.objects.using(DB).create(title="a")
+    tag = Tag.objects.using(DB).create(name="t", slug="t")
+    stale, also_stale = (Tag.objects.using(DB).get(pk=tag.pk) for _ in range(2))
+    Tag.objects.using(DB).filter(pk=tag.pk).delete()
+
+    def resurrect() -> None:
+        try:
+            also_stale.name = "back"
+            also_stale.save()
+        finally:
+            connections[DB].close()  # this thread's own connection
+
+    with pytest.raises(IntegrityError, match="does not exist"), transaction.atomic(using=DB):
+        article.tags.add(stale)
+        thread = threading.Thread(target=resurrect)  # commits while the link waits
+        thread.start()
+        thread.join()
+    assert_in_sync(DB)

@@ -110,7 +110,7 @@ def on_m2m_changed(
                 continue
             if action.startswith("pre_"):
                 if (mirror.model, parents) not in locked:
-                    mirror.lock(parents, using)
+                    mirror.lock(parents, using, existing=action == "pre_add")
                     locked.append((mirror.model, parents))
             else:  # Django runs pre_, the change and post_ in one transaction: still locked
                 _refresh(instance, mirror, mirror.write(parents, using))

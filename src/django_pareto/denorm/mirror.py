@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, cast
 
-from django.db import connections, router, transaction
+from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Field, Model, QuerySet
 
 from django_pareto.denorm import relation as relations
@@ -104,13 +104,18 @@ class Mirror:
                 written += len(changed)
         return written
 
-    def lock(self, pks: Iterable[Any], using: str) -> bool:
+    def lock(self, pks: Iterable[Any], using: str, *, existing: bool = False) -> bool:
         """Lock these parents until the transaction ends, in pk order (writers that lock
         the same way queue up instead of deadlocking).
 
         True when a later ``write()`` in this transaction needs no lock: the rows are
         locked, or the database serializes writers (SQLite). False outside a transaction,
         where nothing can be held: use ``sync()`` then.
+
+        ``existing``: raise IntegrityError if a parent is not there (a link is about to be
+        added to it). Django's foreign keys are checked at commit: a link to a row deleted
+        meanwhile would pass if another transaction re-inserted that pk before then (a
+        ``save()`` of a stale instance does), and nothing would have recomputed its copy.
         """
         connection = connections[using]
         if not connection.in_atomic_block:
@@ -120,7 +125,13 @@ class Mirror:
         manager = self.model._base_manager.using(using)
         for batch in _chunks(_ordered(pks), BATCH):
             locked = _for_update(manager.filter(pk__in=batch).order_by("pk"), connection)
-            list(locked.values_list("pk", flat=True))
+            found = set(locked.values_list("pk", flat=True))
+            if existing and len(found) < len(batch):
+                missing = sorted(set(batch) - found, key=str)
+                raise IntegrityError(
+                    f"{self.model._meta.label} {missing} does not exist: a link to it would "
+                    "fail its foreign key (it was deleted, perhaps by another transaction)"
+                )
         return True
 
     def resync_related(self, related_pk: Any, using: str) -> None:
