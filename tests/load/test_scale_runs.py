@@ -18,8 +18,7 @@ from click.testing import CliRunner, Result
 from django_pareto import api
 from django_pareto.cli.main import cli
 from django_pareto.store import open_store
-from tests.report.browser import Browser, chromium_path
-from tests.services import skip_or_fail
+from tests.report.browser import Browser, open_browser
 from tests.test_report import request
 
 SCRIPT = "<script>alert(1)</script>"
@@ -176,17 +175,7 @@ def test_report_html_is_the_scalability_section_alone(kept: str, tmp_path: Path)
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("Chromium is not installed (Debian: apt-get install chromium)")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        skip_or_fail("Playwright is not installed (pip install -e '.[dev]')")
-    assert executable is not None
-    started = Browser(executable)
-    yield started
-    started.close()
+    yield from open_browser()
 
 
 def test_the_browser_draws_the_scale_chart_alone(

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.services import skip_or_fail
 
 T = TypeVar("T")
 
@@ -62,6 +64,22 @@ class PageFacts:
 
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def open_browser() -> Iterator[Browser]:
+    """A started Browser for a module's tests, or the skip (a failure in CI) saying why
+    there is none; closed when the generator ends."""
+    executable = chromium_path()
+    if executable is None:
+        skip_or_fail("Chromium is not installed (Debian: apt-get install chromium)")
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        skip_or_fail("Playwright is not installed (pip install -e '.[dev]')")
+    assert executable is not None
+    started = Browser(executable)
+    yield started
+    started.close()
 
 
 class Browser:

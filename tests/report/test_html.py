@@ -23,9 +23,8 @@ from django_pareto.report.html import render_report_html
 from django_pareto.report.page import summary_cards
 from django_pareto.store import Store
 from tests.report import xss_urls
-from tests.report.browser import Browser, PageFacts, chromium_path
+from tests.report.browser import Browser, PageFacts, open_browser
 from tests.report.test_charts import SCALE
-from tests.services import skip_or_fail
 from tests.testapp.models import Author, Book
 
 pytestmark = pytest.mark.django_db
@@ -246,17 +245,7 @@ def test_every_string_field_is_escaped(two_runs: Store, tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    if executable is None:
-        skip_or_fail("Chromium is not installed (Debian: apt-get install chromium)")
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        skip_or_fail("Playwright is not installed (pip install -e '.[dev]')")
-    assert executable is not None
-    started = Browser(executable)
-    yield started
-    started.close()
+    yield from open_browser()
 
 
 def assert_clean(facts: PageFacts) -> None:

@@ -131,14 +131,13 @@ class ParetoMiddleware:
         started: int,
         wall: float,
     ) -> None:
+        duration_ms = (time.perf_counter_ns() - started) / 1e6
         if response is not None and self.settings.SERVER_TIMING:
-            total_ms = (time.perf_counter_ns() - started) / 1e6
-            add_server_timing(response, capture.db_ns / 1e6, total_ms, capture.query_count)
+            add_server_timing(response, capture.db_ns / 1e6, duration_ms, capture.query_count)
         try:
             match = getattr(request, "resolver_match", None)
             if match is not None and getattr(match.func, NO_CAPTURE, False):
                 return
-            duration_ms = (time.perf_counter_ns() - started) / 1e6
             endpoint, view_name = endpoint_of(request)
             rate = self.settings.SAMPLE_RATE
             record = RequestRecord(

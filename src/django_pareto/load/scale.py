@@ -21,7 +21,7 @@ from django_pareto.load.engine import run_load
 from django_pareto.load.model import LoadConfig, LoadResult, PlannedRequest, Target, parse_target
 from django_pareto.load.sampler import ResourceSampler, ResourceSamples
 from django_pareto.load.search import Capacity, Objective, find_capacity
-from django_pareto.load.serve import Server
+from django_pareto.load.serve import Server, WorkerClass
 from django_pareto.load.usl import UslError, UslFit, fit_usl
 
 CURVE_POINTS = 40  # points of the fitted curve kept for charts
@@ -40,7 +40,7 @@ class ScaleSettings:
     max_connections: int = 64  # open loop: the client's pool, whatever the rate
     processes: int = 1  # generator processes: on a small machine it competes for the cores
     nginx: bool = False
-    worker_class: str = "sync"
+    worker_class: WorkerClass = "sync"
 
 
 @dataclass
@@ -173,7 +173,7 @@ def run_scale(
             site_dir,
             settings_module=settings_module,
             workers=workers,
-            worker_class=settings.worker_class,  # type: ignore[arg-type]
+            worker_class=settings.worker_class,
             nginx=settings.nginx,
             env=env,
         )
